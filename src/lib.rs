@@ -1,0 +1,82 @@
+//! eremu: a packet-level data-plane emulator for Azure ExpressRoute.
+//!
+//! # Layers
+//!
+//! Arrows point from user to used; none points back up.
+//!
+//! ```text
+//! main.rs (CLI) ──> run ──> engine ──> model ──> units
+//!                    │        │          └────> wire
+//!                    │        └──> traffic ──> model
+//!                    ├──> observe (metrics implement model::Tap; report, summary)
+//!                    └──> scenario ──> units
+//! ```
+//!
+//! - [`units`]: typed integer quantities (`SimTime`, `SimDuration`, `BitRate`,
+//!   `ByteSize`, `Ratio`) and their exact parsing.
+//! - [`scenario`]: the TOML format and the validated [`scenario::Config`].
+//! - [`wire`]: frame formats and sizes; no simulation.
+//! - [`model`]: pure state machines (link, policer, gateways, routing, the
+//!   network that wires them); every call takes `now`, nothing reads a clock.
+//! - [`traffic`]: sources, as state machines with `poll_transmit(now)`.
+//! - [`engine`]: owns virtual time and the event queue.
+//! - [`observe`]: metrics (watching the network through `model::Tap`),
+//!   `report.json` and the printed summary.
+
+pub mod engine;
+pub mod model;
+pub mod observe;
+pub mod scenario;
+pub mod traffic;
+pub mod units;
+pub mod wire;
+
+use std::path::{Path, PathBuf};
+
+pub use observe::Report;
+pub use scenario::Config;
+
+/// Errors writing the outputs of a run.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs a validated scenario to its end and returns its report.
+pub fn simulate(cfg: &Config) -> Report {
+    let started = std::time::Instant::now();
+    let mut engine = engine::Engine::new(cfg);
+    engine.run();
+    Report::build(cfg, &engine, started.elapsed().as_secs_f64())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory,
+/// so that a reader never sees a half-written file under the final name.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    let err = |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// Writes `report.json` into `dir`, creating it.
+pub fn write_report(report: &Report, dir: &Path) -> Result<PathBuf, OutputError> {
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join("report.json");
+    write_atomically(&path, report.to_json(false).as_bytes())?;
+    Ok(path)
+}

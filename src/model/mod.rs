@@ -1,0 +1,13 @@
+//! The model: pure state machines with no I/O and no clock. Every call takes
+//! `now`; the engine alone decides what time it is.
+
+pub mod gateway;
+pub mod link;
+pub mod network;
+pub mod packet;
+pub mod policer;
+pub mod rib;
+pub mod vpn;
+
+pub use network::{Network, Place, Tap};
+pub use packet::{DropCause, FlowId, Packet};

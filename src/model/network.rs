@@ -1,0 +1,485 @@
+//! The circuit as a whole: which element a packet meets in which order, in
+//! each direction, and what a scenario event does to them.
+//!
+//! ```text
+//! in  (on-premises -> Azure)
+//!   CE route --> primary|secondary: queue, serialize at port speed, propagate
+//!            --> MSEE policer (circuit bandwidth) --> ER gateway caps (unless FastPath) --> VM
+//!   CE route --> vpn: MTU, ESP, VPN gateway shaping queue, Internet delay, jitter, loss --> VM
+//! out (Azure -> on-premises)
+//!   Azure route --> ER gateway caps --> MSEE policer --> queue, serialize, propagate --> host
+//!   Azure route --> vpn: as above, the other way
+//! ```
+//!
+//! Links are the only elements that take time; everything else decides at the
+//! instant a packet reaches it. Every decision is reported to a [`Tap`], which
+//! observes and never decides.
+
+use std::net::IpAddr;
+
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::model::gateway::ErGateway;
+use crate::model::link::{Link, Refused, ETHERNET_GAP};
+use crate::model::packet::{DropCause, FlowId, Packet};
+use crate::model::policer::Policer;
+use crate::model::rib::{NextHops, Rib, Route};
+use crate::model::vpn::esp_outer_len;
+use crate::scenario::{Action, Config, Direction, Mode, PathId};
+use crate::units::{BitRate, SimTime};
+use crate::wire::ethernet;
+
+/// IP MTU of the circuit links (fact sheet 6.4).
+pub const CIRCUIT_MTU: u32 = 1500;
+/// Azure-side weight of routes learned over ExpressRoute and over the VPN, as
+/// observed by Microsoft (fact sheet 3.13): equal prefixes prefer ExpressRoute.
+pub const WEIGHT_ER: u32 = 32_769;
+pub const WEIGHT_VPN: u32 = 32_768;
+/// Customer-edge local preferences (fact sheet 3.12): ExpressRoute 150, VPN
+/// 100; in active-passive the primary gets 200.
+pub const LOCAL_PREF_ER: u32 = 150;
+pub const LOCAL_PREF_PRIMARY_PASSIVE: u32 = 200;
+pub const LOCAL_PREF_VPN: u32 = 100;
+/// AS-path prepends the customer puts on the secondary in active-passive, so
+/// that Azure prefers the primary too.
+pub const PASSIVE_PREPEND: u32 = 3;
+
+/// Where something happened to a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Place {
+    /// A link in one direction, including the elements at its far end
+    /// (the MSEE policer for `in`, the Internet loss for the VPN).
+    Link(PathId, Direction),
+    /// The ExpressRoute gateway.
+    Gateway(Direction),
+    /// The router that picks the path: the CE for `in`, Azure for `out`.
+    Router(Direction),
+}
+
+/// What the network tells its observers. Default methods do nothing.
+pub trait Tap {
+    /// Accepted into a link's egress queue.
+    fn enqueued(&mut self, _now: SimTime, _path: PathId, _dir: Direction, _pkt: &Packet) {}
+    /// Came out of the far end of a link (and past its policer).
+    fn link_delivered(&mut self, _now: SimTime, _path: PathId, _dir: Direction, _pkt: &Packet) {}
+    /// Passed the ExpressRoute gateway.
+    fn gateway_passed(&mut self, _now: SimTime, _dir: Direction, _pkt: &Packet) {}
+    fn dropped(&mut self, _now: SimTime, _place: Place, _cause: DropCause, _pkt: &Packet) {}
+    /// Reached the destination host.
+    fn delivered(&mut self, _now: SimTime, _pkt: &Packet) {}
+    /// The path a flow's packets are sent on changed (first packet on `to`).
+    fn path_changed(&mut self, _now: SimTime, _flow: FlowId, _from: PathId, _to: PathId) {}
+    /// Something worth a line in the timeline.
+    fn note(&mut self, _now: SimTime, _text: String) {}
+}
+
+struct FlowRoute {
+    dst: IpAddr,
+    dir: Direction,
+    version: u64,
+    hops: NextHops,
+    /// The path the last packet was sent on.
+    path: Option<PathId>,
+}
+
+struct VpnState {
+    mtu: u32,
+    loss_ppb: u64,
+    loss_rng: [Xoshiro256PlusPlus; 2],
+}
+
+pub struct Network {
+    /// Indexed by [`link_index`]; the VPN entries are `None` without a VPN.
+    links: [Option<Link>; 6],
+    /// MSEE policers, indexed like the circuit links.
+    policers: [Policer; 4],
+    gateways: [ErGateway; 2],
+    /// `[in]` is the CE's table (routes to Azure), `[out]` Azure's.
+    ribs: [Rib; 2],
+    flows: Vec<FlowRoute>,
+    fastpath: bool,
+    tags: u32,
+    vpn: Option<VpnState>,
+    mode: Mode,
+}
+
+pub fn link_index(path: PathId, dir: Direction) -> usize {
+    path as usize * 2 + dir as usize
+}
+
+fn dir_index(dir: Direction) -> usize {
+    dir as usize
+}
+
+/// A stable seed for the random stream named `label` (one per source).
+pub fn stream_seed(seed: u64, label: &str) -> u64 {
+    // FNV-1a over the label, then the SplitMix64 finalizer mixed with the seed:
+    // stable across platforms and releases, unlike std's hashers.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in label.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = h ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+pub fn rng_for(seed: u64, label: &str) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(stream_seed(seed, label))
+}
+
+impl Network {
+    pub fn new(cfg: &Config) -> Self {
+        let c = &cfg.circuit;
+        let circuit_link = |l: &crate::scenario::CircuitLinkConfig| {
+            Some(Link::new(c.port_speed, l.latency, ETHERNET_GAP, l.queue))
+        };
+        let vpn_link = |dir: &str| {
+            cfg.vpn.as_ref().map(|v| {
+                Link::new(v.rate, v.latency, 0, v.queue)
+                    .with_jitter(v.jitter, rng_for(cfg.seed, &format!("jitter/vpn/{dir}")))
+            })
+        };
+        let policer = || Policer::new(c.bandwidth, c.burst);
+        let gateway = || ErGateway::new(cfg.gateway.bps, cfg.gateway.pps);
+        let mut net = Network {
+            links: [
+                circuit_link(&c.primary),
+                circuit_link(&c.primary),
+                circuit_link(&c.secondary),
+                circuit_link(&c.secondary),
+                vpn_link("in"),
+                vpn_link("out"),
+            ],
+            policers: [policer(), policer(), policer(), policer()],
+            gateways: [gateway(), gateway()],
+            ribs: [Rib::default(), Rib::default()],
+            flows: cfg
+                .flows
+                .iter()
+                .map(|f| FlowRoute {
+                    dst: f.to,
+                    dir: f.direction,
+                    version: u64::MAX,
+                    hops: NextHops::default(),
+                    path: None,
+                })
+                .collect(),
+            fastpath: cfg.gateway.fastpath,
+            // Private peering is 802.1Q-tagged on the circuit links.
+            tags: 1,
+            vpn: cfg.vpn.as_ref().map(|v| VpnState {
+                mtu: v.mtu,
+                loss_ppb: v.loss.ppb(),
+                loss_rng: [
+                    rng_for(cfg.seed, "loss/vpn/in"),
+                    rng_for(cfg.seed, "loss/vpn/out"),
+                ],
+            }),
+            mode: c.mode,
+        };
+        for (dir, prefixes) in [(Direction::In, &cfg.azure), (Direction::Out, &cfg.onprem)] {
+            for prefix in prefixes {
+                for path in PathId::ALL {
+                    if path != PathId::Vpn || net.vpn.is_some() {
+                        let r = net.route_for(*prefix, path, dir);
+                        net.ribs[dir_index(dir)].announce(r);
+                    }
+                }
+            }
+        }
+        net
+    }
+
+    /// The route a router learns for `prefix` over `path`, with the policy
+    /// described at the top of this file.
+    fn route_for(&self, prefix: ipnet::IpNet, path: PathId, dir: Direction) -> Route {
+        let passive = self.mode == Mode::ActivePassive;
+        let (weight, local_pref, as_path_len) = match (dir, path) {
+            (Direction::In, PathId::Vpn) => (0, LOCAL_PREF_VPN, 1),
+            (Direction::Out, PathId::Vpn) => (WEIGHT_VPN, 100, 1),
+            (Direction::In, PathId::Primary) if passive => (0, LOCAL_PREF_PRIMARY_PASSIVE, 1),
+            (Direction::In, _) => (0, LOCAL_PREF_ER, 1),
+            (Direction::Out, PathId::Secondary) if passive => (WEIGHT_ER, 100, 1 + PASSIVE_PREPEND),
+            (Direction::Out, _) => (WEIGHT_ER, 100, 1),
+        };
+        Route {
+            prefix,
+            path,
+            weight,
+            local_pref,
+            as_path_len,
+            multipath: path != PathId::Vpn && !passive,
+        }
+    }
+
+    pub fn link(&self, path: PathId, dir: Direction) -> Option<&Link> {
+        self.links[link_index(path, dir)].as_ref()
+    }
+
+    pub fn links(&self) -> impl Iterator<Item = (PathId, Direction, &Link)> {
+        PathId::ALL.into_iter().flat_map(move |p| {
+            [Direction::In, Direction::Out]
+                .into_iter()
+                .filter_map(move |d| self.link(p, d).map(|l| (p, d, l)))
+        })
+    }
+
+    /// Arrival time of the head packet of a link.
+    pub fn next_deadline(&self, link: usize) -> Option<SimTime> {
+        self.links[link].as_ref().and_then(|l| l.next_deadline())
+    }
+
+    pub fn has_link(&self, link: usize) -> bool {
+        self.links[link].is_some()
+    }
+
+    pub fn queued_bytes(&mut self, path: PathId, dir: Direction, now: SimTime) -> u64 {
+        self.links[link_index(path, dir)]
+            .as_mut()
+            .map_or(0, |l| l.queued_bytes(now))
+    }
+
+    fn next_hops(&mut self, flow: usize) -> NextHops {
+        let f = &mut self.flows[flow];
+        let rib = &self.ribs[dir_index(f.dir)];
+        if f.version != rib.version() {
+            f.hops = rib.lookup(f.dst);
+            f.version = rib.version();
+        }
+        f.hops
+    }
+
+    /// A source hands a packet to the network at `now`. Returns the index of
+    /// the link it was queued on, if any.
+    pub fn handle_send(
+        &mut self,
+        now: SimTime,
+        mut pkt: Packet,
+        tap: &mut impl Tap,
+    ) -> Option<usize> {
+        let dir = self.flows[pkt.flow as usize].dir;
+        let Some(path) = self.next_hops(pkt.flow as usize).pick(pkt.hash) else {
+            tap.dropped(now, Place::Router(dir), DropCause::NoRoute, &pkt);
+            return None;
+        };
+        let route = &mut self.flows[pkt.flow as usize];
+        if route.path != Some(path) {
+            if let Some(prev) = route.path {
+                tap.path_changed(now, pkt.flow, prev, path);
+            }
+            route.path = Some(path);
+        }
+        let place = Place::Link(path, dir);
+        if path == PathId::Vpn {
+            let vpn = self.vpn.as_ref().expect("VPN routes exist only with a VPN");
+            if pkt.ip_len > vpn.mtu {
+                tap.dropped(now, place, DropCause::Mtu, &pkt);
+                return None;
+            }
+            pkt.wire_len = esp_outer_len(pkt.ip_len, false);
+        } else {
+            if dir == Direction::Out {
+                if self.gateways[dir_index(dir)]
+                    .handle_packet(now, pkt.ip_len)
+                    .is_err()
+                {
+                    tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, &pkt);
+                    return None;
+                }
+                tap.gateway_passed(now, dir, &pkt);
+            }
+            if pkt.ip_len > CIRCUIT_MTU {
+                tap.dropped(now, place, DropCause::Mtu, &pkt);
+                return None;
+            }
+            pkt.wire_len = ethernet::frame_len(pkt.ip_len, self.tags);
+            // Out of Azure, the MSEE polices before its egress queue.
+            if dir == Direction::Out
+                && !self.policers[link_index(path, dir)].handle_frame(now, pkt.wire_len)
+            {
+                tap.dropped(now, place, DropCause::Policer, &pkt);
+                return None;
+            }
+        }
+        let index = link_index(path, dir);
+        let link = self.links[index]
+            .as_mut()
+            .expect("routes exist only over existing links");
+        match link.handle_enqueue(now, pkt) {
+            Ok(_) => {
+                pkt.enqueued = now;
+                tap.enqueued(now, path, dir, &pkt);
+                Some(index)
+            }
+            Err(Refused::QueueFull) => {
+                let cause = if path == PathId::Vpn {
+                    DropCause::VpnGateway
+                } else {
+                    DropCause::Queue
+                };
+                tap.dropped(now, place, cause, &pkt);
+                None
+            }
+            Err(Refused::Down) => {
+                tap.dropped(now, place, DropCause::LinkDown, &pkt);
+                None
+            }
+        }
+    }
+
+    /// The head packet of `link` arrives at its far end at `now` (the caller
+    /// keeps to `next_deadline`); returns false when nothing was due.
+    pub fn handle_arrival(&mut self, now: SimTime, link: usize, tap: &mut impl Tap) -> bool {
+        let Some(pkt) = self.links[link].as_mut().and_then(|l| l.poll_arrival(now)) else {
+            return false;
+        };
+        let path = PathId::ALL[link / 2];
+        let dir = if link.is_multiple_of(2) {
+            Direction::In
+        } else {
+            Direction::Out
+        };
+        let place = Place::Link(path, dir);
+        if path == PathId::Vpn {
+            let vpn = self.vpn.as_mut().expect("VPN link exists");
+            if vpn.loss_ppb > 0
+                && vpn.loss_rng[dir_index(dir)].gen_range(0..1_000_000_000) < vpn.loss_ppb
+            {
+                tap.dropped(now, place, DropCause::Loss, &pkt);
+                return true;
+            }
+        } else if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
+            tap.dropped(now, place, DropCause::Policer, &pkt);
+            return true;
+        }
+        tap.link_delivered(now, path, dir, &pkt);
+        if path != PathId::Vpn && dir == Direction::In && !self.fastpath {
+            if self.gateways[dir_index(dir)]
+                .handle_packet(now, pkt.ip_len)
+                .is_err()
+            {
+                tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, &pkt);
+                return true;
+            }
+            tap.gateway_passed(now, dir, &pkt);
+        }
+        tap.delivered(now, &pkt);
+        true
+    }
+
+    /// Applies a scenario event at `now`.
+    pub fn handle_action(&mut self, now: SimTime, action: Action, tap: &mut impl Tap) {
+        match action {
+            Action::LinkDown(path) => {
+                for dir in [Direction::In, Direction::Out] {
+                    if let Some(link) = self.links[link_index(path, dir)].as_mut() {
+                        link.set_down(now, |p| {
+                            tap.dropped(now, Place::Link(path, dir), DropCause::LinkDown, &p)
+                        });
+                    }
+                }
+                tap.note(
+                    now,
+                    format!(
+                        "link {} down (carrier loss, both ends see it)",
+                        path.as_str()
+                    ),
+                );
+                for dir in [Direction::In, Direction::Out] {
+                    if self.ribs[dir_index(dir)].withdraw_path(path) > 0 {
+                        tap.note(
+                            now,
+                            format!(
+                                "{}: routes via {} withdrawn",
+                                router_name(dir),
+                                path.as_str()
+                            ),
+                        );
+                    }
+                }
+            }
+            Action::LinkUp(path) => {
+                let mut changed = false;
+                for dir in [Direction::In, Direction::Out] {
+                    if let Some(link) = self.links[link_index(path, dir)].as_mut() {
+                        changed |= !link.is_up();
+                        link.set_up();
+                    }
+                }
+                tap.note(now, format!("link {} up", path.as_str()));
+                if changed {
+                    for dir in [Direction::In, Direction::Out] {
+                        let prefixes: Vec<_> = self.ribs[dir_index(dir)]
+                            .routes()
+                            .iter()
+                            .map(|r| r.prefix)
+                            .collect::<std::collections::BTreeSet<_>>()
+                            .into_iter()
+                            .collect();
+                        for prefix in prefixes {
+                            let r = self.route_for(prefix, path, dir);
+                            self.ribs[dir_index(dir)].announce(r);
+                        }
+                        tap.note(
+                            now,
+                            format!(
+                                "{}: routes via {} restored",
+                                router_name(dir),
+                                path.as_str()
+                            ),
+                        );
+                    }
+                }
+            }
+            Action::SetBandwidth(target, rate) => {
+                match target {
+                    Some(PathId::Vpn) => {
+                        for dir in [Direction::In, Direction::Out] {
+                            if let Some(l) = self.links[link_index(PathId::Vpn, dir)].as_mut() {
+                                l.set_rate(rate);
+                            }
+                        }
+                    }
+                    Some(p) => self.set_policers(now, &[p], rate),
+                    None => self.set_policers(now, &[PathId::Primary, PathId::Secondary], rate),
+                }
+                let what = target.map_or("circuit", |p| p.as_str());
+                tap.note(now, format!("{what} bandwidth set to {rate}"));
+            }
+            Action::SetLatency(path, latency) => {
+                for dir in [Direction::In, Direction::Out] {
+                    if let Some(l) = self.links[link_index(path, dir)].as_mut() {
+                        l.set_latency(latency);
+                    }
+                }
+                tap.note(
+                    now,
+                    format!("link {} latency set to {latency}", path.as_str()),
+                );
+            }
+        }
+    }
+
+    fn set_policers(&mut self, now: SimTime, paths: &[PathId], rate: BitRate) {
+        for &p in paths {
+            for dir in [Direction::In, Direction::Out] {
+                self.policers[link_index(p, dir)].set_rate(now, rate);
+            }
+        }
+    }
+
+    /// The path a flow's packets take now, if any.
+    pub fn current_path(&mut self, flow: usize, hash: u32) -> Option<PathId> {
+        self.next_hops(flow).pick(hash)
+    }
+}
+
+fn router_name(dir: Direction) -> &'static str {
+    match dir {
+        Direction::In => "CE",
+        Direction::Out => "Azure",
+    }
+}

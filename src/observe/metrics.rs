@@ -1,0 +1,281 @@
+//! Counters and latency histograms, fed by the network's [`Tap`] calls.
+//!
+//! Memory is bounded by the number of flows, links and minutes simulated,
+//! never by the number of packets.
+
+use hdrhistogram::Histogram;
+
+use crate::model::{DropCause, FlowId, Packet, Place, Tap};
+use crate::scenario::{Config, Direction, PathId};
+use crate::units::{SimDuration, SimTime, NS_PER_SEC};
+
+/// Latency histograms keep 3 significant digits up to 100 s.
+const HIST_MAX_NS: u64 = 100 * NS_PER_SEC;
+const HIST_DIGITS: u8 = 3;
+const MINUTE: u64 = 60 * NS_PER_SEC;
+
+pub type DropCounts = [u64; DropCause::ALL.len()];
+
+/// A latency distribution: an HdrHistogram plus the exact min, max and sum.
+#[derive(Clone)]
+pub struct Latency {
+    pub hist: Histogram<u64>,
+    pub min: u64,
+    pub max: u64,
+    pub sum: u128,
+}
+
+impl Latency {
+    fn new() -> Self {
+        Latency {
+            hist: Histogram::new_with_max(HIST_MAX_NS, HIST_DIGITS)
+                .expect("valid histogram bounds"),
+            min: u64::MAX,
+            max: 0,
+            sum: 0,
+        }
+    }
+
+    #[inline]
+    pub fn record(&mut self, d: SimDuration) {
+        let ns = d.as_nanos();
+        self.hist.saturating_record(ns);
+        self.min = self.min.min(ns);
+        self.max = self.max.max(ns);
+        self.sum += ns as u128;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.hist.len()
+    }
+}
+
+/// A gap in a flow's deliveries during which its packets were lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Outage {
+    /// Arrival of the last packet delivered before the gap (or the flow's start).
+    pub start_ns: u64,
+    /// Arrival of the first packet delivered after it (or the end of the run).
+    pub end_ns: u64,
+    pub lost_packets: u64,
+}
+
+pub struct FlowStats {
+    pub sent_packets: u64,
+    pub sent_bytes: u64,
+    pub received_packets: u64,
+    pub received_bytes: u64,
+    pub drops: DropCounts,
+    pub latency: Latency,
+    pub outages: Vec<Outage>,
+    last_delivery: SimTime,
+    lost_since_delivery: u64,
+    /// Set when the flow moved to a path, until its first delivery there.
+    awaiting_first: Option<PathId>,
+}
+
+#[derive(Default)]
+pub struct HopStats {
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub delivered_packets: u64,
+    pub delivered_bytes: u64,
+    pub drops: DropCounts,
+}
+
+pub struct LinkStats {
+    pub hop: HopStats,
+    pub latency: Latency,
+    /// Frame bits passed by the MSEE policer, per minute (circuit links).
+    pub policed_bits: Vec<u64>,
+    /// Frame bits dropped by the MSEE policer, per minute.
+    pub dropped_bits: Vec<u64>,
+}
+
+pub struct TimelineEntry {
+    pub time: SimTime,
+    pub text: String,
+}
+
+pub struct Metrics {
+    pub flows: Vec<FlowStats>,
+    flow_names: Vec<String>,
+    /// Indexed like the network's links (path * 2 + direction).
+    pub links: Vec<LinkStats>,
+    pub gateway: [HopStats; 2],
+    /// `no-route` drops at the CE (`[in]`) and on the Azure side (`[out]`).
+    pub router_drops: [DropCounts; 2],
+    pub timeline: Vec<TimelineEntry>,
+    outage_min: SimDuration,
+}
+
+fn link_slot(path: PathId, dir: Direction) -> usize {
+    path as usize * 2 + dir as usize
+}
+
+impl Metrics {
+    pub fn new(cfg: &Config) -> Self {
+        let minutes = cfg.duration.as_nanos().div_ceil(MINUTE) as usize;
+        Metrics {
+            flows: cfg
+                .flows
+                .iter()
+                .map(|f| FlowStats {
+                    sent_packets: 0,
+                    sent_bytes: 0,
+                    received_packets: 0,
+                    received_bytes: 0,
+                    drops: DropCounts::default(),
+                    latency: Latency::new(),
+                    outages: Vec::new(),
+                    last_delivery: f.start,
+                    lost_since_delivery: 0,
+                    awaiting_first: None,
+                })
+                .collect(),
+            flow_names: cfg.flows.iter().map(|f| f.name.clone()).collect(),
+            links: (0..6)
+                .map(|_| LinkStats {
+                    hop: HopStats::default(),
+                    latency: Latency::new(),
+                    policed_bits: vec![0; minutes],
+                    dropped_bits: vec![0; minutes],
+                })
+                .collect(),
+            gateway: Default::default(),
+            router_drops: Default::default(),
+            timeline: Vec::new(),
+            outage_min: cfg.report.outage_min,
+        }
+    }
+
+    /// A source sent `pkt`.
+    #[inline]
+    pub fn sent(&mut self, pkt: &Packet) {
+        let f = &mut self.flows[pkt.flow as usize];
+        f.sent_packets += 1;
+        f.sent_bytes += pkt.ip_len as u64;
+    }
+
+    /// Closes the books at the end of the run: a flow still losing packets at
+    /// `end` is in an outage that lasts until `end`.
+    pub fn finish(&mut self, end: SimTime) {
+        let min = self.outage_min;
+        for f in &mut self.flows {
+            if f.lost_since_delivery > 0 && end.saturating_since(f.last_delivery) >= min {
+                f.outages.push(Outage {
+                    start_ns: f.last_delivery.0,
+                    end_ns: end.0,
+                    lost_packets: f.lost_since_delivery,
+                });
+                f.lost_since_delivery = 0;
+            }
+        }
+    }
+
+    fn minute(now: SimTime, len: usize) -> usize {
+        ((now.0 / MINUTE) as usize).min(len.saturating_sub(1))
+    }
+}
+
+impl Tap for Metrics {
+    #[inline]
+    fn enqueued(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        let l = &mut self.links[link_slot(path, dir)];
+        l.hop.tx_packets += 1;
+        l.hop.tx_bytes += pkt.wire_len as u64;
+        if dir == Direction::Out && path != PathId::Vpn {
+            // Out of Azure the policer sits before the egress queue.
+            let m = Self::minute(now, l.policed_bits.len());
+            l.policed_bits[m] += 8 * pkt.wire_len as u64;
+        }
+    }
+
+    #[inline]
+    fn link_delivered(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        let l = &mut self.links[link_slot(path, dir)];
+        l.hop.delivered_packets += 1;
+        l.hop.delivered_bytes += pkt.wire_len as u64;
+        l.latency.record(now - pkt.enqueued);
+        if dir == Direction::In && path != PathId::Vpn {
+            let m = Self::minute(now, l.policed_bits.len());
+            l.policed_bits[m] += 8 * pkt.wire_len as u64;
+        }
+        let f = &mut self.flows[pkt.flow as usize];
+        if f.awaiting_first == Some(path) {
+            f.awaiting_first = None;
+            let text = format!(
+                "flow {}: first packet delivered via {}",
+                self.flow_names[pkt.flow as usize],
+                path.as_str()
+            );
+            self.timeline.push(TimelineEntry { time: now, text });
+        }
+    }
+
+    fn path_changed(&mut self, now: SimTime, flow: FlowId, from: PathId, to: PathId) {
+        self.flows[flow as usize].awaiting_first = Some(to);
+        let text = format!(
+            "flow {}: sent via {} (was {})",
+            self.flow_names[flow as usize],
+            to.as_str(),
+            from.as_str()
+        );
+        self.timeline.push(TimelineEntry { time: now, text });
+    }
+
+    #[inline]
+    fn gateway_passed(&mut self, _now: SimTime, dir: Direction, pkt: &Packet) {
+        let g = &mut self.gateway[dir as usize];
+        g.tx_packets += 1;
+        g.tx_bytes += pkt.ip_len as u64;
+        g.delivered_packets += 1;
+        g.delivered_bytes += pkt.ip_len as u64;
+    }
+
+    fn dropped(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
+        let f = &mut self.flows[pkt.flow as usize];
+        f.drops[cause.index()] += 1;
+        f.lost_since_delivery += 1;
+        match place {
+            Place::Link(path, dir) => {
+                let l = &mut self.links[link_slot(path, dir)];
+                l.hop.drops[cause.index()] += 1;
+                if cause == DropCause::Policer {
+                    let m = Self::minute(now, l.dropped_bits.len());
+                    l.dropped_bits[m] += 8 * pkt.wire_len as u64;
+                }
+            }
+            Place::Gateway(dir) => {
+                let g = &mut self.gateway[dir as usize];
+                g.tx_packets += 1;
+                g.tx_bytes += pkt.ip_len as u64;
+                g.drops[cause.index()] += 1;
+            }
+            Place::Router(dir) => self.router_drops[dir as usize][cause.index()] += 1,
+        }
+    }
+
+    #[inline]
+    fn delivered(&mut self, now: SimTime, pkt: &Packet) {
+        let f = &mut self.flows[pkt.flow as usize];
+        f.received_packets += 1;
+        f.received_bytes += pkt.ip_len as u64;
+        f.latency.record(now - pkt.sent);
+        if f.lost_since_delivery > 0 {
+            if now.saturating_since(f.last_delivery) >= self.outage_min {
+                f.outages.push(Outage {
+                    start_ns: f.last_delivery.0,
+                    end_ns: now.0,
+                    lost_packets: f.lost_since_delivery,
+                });
+            }
+            f.lost_since_delivery = 0;
+        }
+        f.last_delivery = now;
+    }
+
+    fn note(&mut self, now: SimTime, text: String) {
+        self.timeline.push(TimelineEntry { time: now, text });
+    }
+}

@@ -1,0 +1,310 @@
+//! `report.json`: the numbers of a run, in a stable layout with fixed key
+//! order, so that two runs of the same scenario and seed give the same bytes
+//! (apart from `engine.wall_seconds`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::metrics::{DropCounts, HopStats, Latency, Metrics, Outage};
+use crate::engine::{Engine, EngineCounters};
+use crate::model::DropCause;
+use crate::scenario::{Config, Direction, PathId};
+use crate::units::NS_PER_SEC;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub eremu_version: String,
+    pub scenario: String,
+    pub description: String,
+    pub seed: u64,
+    pub duration_ns: u64,
+    /// `links.<primary|secondary|vpn>.<in|out>`; `in` is on-premises to Azure.
+    pub links: BTreeMap<String, BTreeMap<String, LinkReport>>,
+    /// The ExpressRoute gateway, per direction.
+    pub gateway: BTreeMap<String, HopReport>,
+    pub flows: BTreeMap<String, FlowReport>,
+    /// Every drop in the run: `<cause>@<place>` to count.
+    pub drops: BTreeMap<String, u64>,
+    pub timeline: Vec<TimelineReport>,
+    pub azure_monitor: AzureMonitor,
+    pub engine: EngineReport,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LatencyReport {
+    pub count: u64,
+    pub min: u64,
+    pub mean: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HopReport {
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub delivered_packets: u64,
+    pub delivered_bytes: u64,
+    pub drops: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkReport {
+    #[serde(flatten)]
+    pub hop: HopReport,
+    /// Fraction of the run the serializer was busy (line rate; for the VPN,
+    /// the gateway's throughput).
+    pub utilization: f64,
+    /// Frame bits passed by the MSEE policer over bandwidth times duration
+    /// (circuit links only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit_utilization: Option<f64>,
+    /// Enqueue to far end: queueing, serialization and propagation.
+    pub latency_ns: LatencyReport,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowReport {
+    pub direction: String,
+    /// IP bits sent over the flow's active time (start to stop).
+    pub offered_bps: u64,
+    pub sent_packets: u64,
+    pub sent_bytes: u64,
+    pub received_packets: u64,
+    pub received_bytes: u64,
+    pub drops: BTreeMap<String, u64>,
+    pub in_flight_packets: u64,
+    /// IP bits received over the flow's active time (start to stop).
+    pub throughput_bps: u64,
+    /// One way, send to delivery.
+    pub latency_ns: LatencyReport,
+    pub outages: Vec<Outage>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineReport {
+    pub time_ns: u64,
+    pub event: String,
+}
+
+/// Azure Monitor's circuit metrics as the portal shows them: one value per
+/// minute (the last minute may be partial and is averaged over its length),
+/// per `DeviceRole`. Bits are Ethernet frame bits as the policer counts them.
+#[derive(Debug, Clone, Serialize)]
+#[allow(non_snake_case)]
+pub struct AzureMonitor {
+    pub granularity_ns: u64,
+    pub BitsInPerSecond: BTreeMap<String, Vec<f64>>,
+    pub BitsOutPerSecond: BTreeMap<String, Vec<f64>>,
+    pub DroppedInBitsPerSecond: BTreeMap<String, Vec<f64>>,
+    pub DroppedOutBitsPerSecond: BTreeMap<String, Vec<f64>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineReport {
+    /// Wall-clock time of the run: the only field that differs between runs.
+    pub wall_seconds: f64,
+    pub events: u64,
+    pub packets: u64,
+    pub hops: u64,
+}
+
+fn drops_map(d: &DropCounts) -> BTreeMap<String, u64> {
+    DropCause::ALL
+        .iter()
+        .filter(|c| d[c.index()] > 0)
+        .map(|c| (c.as_str().to_string(), d[c.index()]))
+        .collect()
+}
+
+fn latency(l: &Latency) -> LatencyReport {
+    if l.count() == 0 {
+        return LatencyReport::default();
+    }
+    let q = |x: f64| l.hist.value_at_quantile(x).clamp(l.min, l.max);
+    LatencyReport {
+        count: l.count(),
+        min: l.min,
+        mean: (l.sum / l.count() as u128) as u64,
+        p50: q(0.5),
+        p90: q(0.9),
+        p99: q(0.99),
+        p999: q(0.999),
+        max: l.max,
+    }
+}
+
+fn hop(h: &HopStats) -> HopReport {
+    HopReport {
+        tx_packets: h.tx_packets,
+        tx_bytes: h.tx_bytes,
+        delivered_packets: h.delivered_packets,
+        delivered_bytes: h.delivered_bytes,
+        drops: drops_map(&h.drops),
+    }
+}
+
+fn place_name(path: PathId, dir: Direction) -> String {
+    format!("{}.{}", path.as_str(), dir.as_str())
+}
+
+impl Report {
+    pub fn build(cfg: &Config, engine: &Engine, wall_seconds: f64) -> Report {
+        let m: &Metrics = &engine.metrics;
+        let duration = cfg.duration.as_nanos();
+        let end = crate::units::SimTime(duration);
+        let mut links: BTreeMap<String, BTreeMap<String, LinkReport>> = BTreeMap::new();
+        let mut drops = BTreeMap::new();
+        let mut add_drops = |place: String, d: &DropCounts| {
+            for c in DropCause::ALL {
+                if d[c.index()] > 0 {
+                    *drops.entry(format!("{}@{place}", c.as_str())).or_insert(0) += d[c.index()];
+                }
+            }
+        };
+        for (path, dir, link) in engine.network().links() {
+            let s = &m.links[path as usize * 2 + dir as usize];
+            let circuit = path != PathId::Vpn;
+            let passed_bits: u64 = s.policed_bits.iter().sum();
+            add_drops(place_name(path, dir), &s.hop.drops);
+            links.entry(path.as_str().to_string()).or_default().insert(
+                dir.as_str().to_string(),
+                LinkReport {
+                    hop: hop(&s.hop),
+                    utilization: link.busy_time(end).as_nanos() as f64 / duration as f64,
+                    circuit_utilization: circuit.then(|| {
+                        passed_bits as f64
+                            / (cfg.circuit.bandwidth.bps() as f64 * cfg.duration.as_secs_f64())
+                    }),
+                    latency_ns: latency(&s.latency),
+                },
+            );
+        }
+        let mut gateway = BTreeMap::new();
+        for dir in [Direction::In, Direction::Out] {
+            let g = &m.gateway[dir as usize];
+            add_drops(format!("gateway.{}", dir.as_str()), &g.drops);
+            gateway.insert(dir.as_str().to_string(), hop(g));
+            let router = if dir == Direction::In { "ce" } else { "azure" };
+            add_drops(router.to_string(), &m.router_drops[dir as usize]);
+        }
+        let in_flight = engine.in_flight();
+        let flows = cfg
+            .flows
+            .iter()
+            .zip(&m.flows)
+            .zip(in_flight)
+            .map(|((f, s), in_flight)| {
+                let active = (f.stop.0 - f.start.0) as u128;
+                let report = FlowReport {
+                    direction: f.direction.as_str().to_string(),
+                    offered_bps: (s.sent_bytes as u128 * 8 * NS_PER_SEC as u128 / active) as u64,
+                    sent_packets: s.sent_packets,
+                    sent_bytes: s.sent_bytes,
+                    received_packets: s.received_packets,
+                    received_bytes: s.received_bytes,
+                    drops: drops_map(&s.drops),
+                    in_flight_packets: in_flight,
+                    throughput_bps: (s.received_bytes as u128 * 8 * NS_PER_SEC as u128 / active)
+                        as u64,
+                    latency_ns: latency(&s.latency),
+                    outages: s.outages.clone(),
+                };
+                (f.name.clone(), report)
+            })
+            .collect();
+        let timeline = m
+            .timeline
+            .iter()
+            .map(|e| TimelineReport {
+                time_ns: e.time.0,
+                event: e.text.clone(),
+            })
+            .collect();
+        Report {
+            eremu_version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario: cfg.name.clone(),
+            description: cfg.description.clone(),
+            seed: cfg.seed,
+            duration_ns: duration,
+            links,
+            gateway,
+            flows,
+            drops,
+            timeline,
+            azure_monitor: azure_monitor(cfg, m),
+            engine: engine_report(engine.counters, wall_seconds),
+        }
+    }
+
+    /// The report as pretty JSON, with `engine.wall_seconds` set to zero when
+    /// `deterministic` (for byte comparisons).
+    pub fn to_json(&self, deterministic: bool) -> String {
+        let mut r = self.clone();
+        if deterministic {
+            r.engine.wall_seconds = 0.0;
+        }
+        serde_json::to_string_pretty(&r).expect("report serializes") + "\n"
+    }
+
+    /// Conservation per flow: sent = received + drops + in flight. Returns the
+    /// flows where it fails.
+    pub fn conservation_errors(&self) -> Vec<String> {
+        self.flows
+            .iter()
+            .filter(|(_, f)| {
+                f.sent_packets
+                    != f.received_packets + f.drops.values().sum::<u64>() + f.in_flight_packets
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
+fn engine_report(c: EngineCounters, wall_seconds: f64) -> EngineReport {
+    EngineReport {
+        wall_seconds,
+        events: c.events,
+        packets: c.packets,
+        hops: c.hops,
+    }
+}
+
+fn azure_monitor(cfg: &Config, m: &Metrics) -> AzureMonitor {
+    let duration = cfg.duration.as_nanos();
+    let minute = 60 * NS_PER_SEC;
+    let per_second = |bits: &[u64]| -> Vec<f64> {
+        bits.iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                let len = (duration - i as u64 * minute).min(minute);
+                b as f64 * NS_PER_SEC as f64 / len as f64
+            })
+            .collect()
+    };
+    let mut mon = AzureMonitor {
+        granularity_ns: minute,
+        BitsInPerSecond: BTreeMap::new(),
+        BitsOutPerSecond: BTreeMap::new(),
+        DroppedInBitsPerSecond: BTreeMap::new(),
+        DroppedOutBitsPerSecond: BTreeMap::new(),
+    };
+    for path in [PathId::Primary, PathId::Secondary] {
+        let role = || path.as_str().to_string();
+        let l_in = &m.links[path as usize * 2];
+        let l_out = &m.links[path as usize * 2 + 1];
+        mon.BitsInPerSecond
+            .insert(role(), per_second(&l_in.policed_bits));
+        mon.BitsOutPerSecond
+            .insert(role(), per_second(&l_out.policed_bits));
+        mon.DroppedInBitsPerSecond
+            .insert(role(), per_second(&l_in.dropped_bits));
+        mon.DroppedOutBitsPerSecond
+            .insert(role(), per_second(&l_out.dropped_bits));
+    }
+    mon
+}

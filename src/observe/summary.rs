@@ -1,0 +1,166 @@
+//! The human summary `eremu run` prints: per link and per flow, then the
+//! timeline.
+
+use std::fmt::Write;
+
+use super::report::{LatencyReport, Report};
+use crate::units::{BitRate, SimDuration};
+
+fn ms(ns: u64) -> String {
+    format!("{:.3}", ns as f64 / 1e6)
+}
+
+fn drops(d: &std::collections::BTreeMap<String, u64>) -> String {
+    if d.is_empty() {
+        return "-".into();
+    }
+    d.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn lat(l: &LatencyReport) -> String {
+    if l.count == 0 {
+        return format!("{:>9} {:>9} {:>9} {:>9}", "-", "-", "-", "-");
+    }
+    format!(
+        "{:>9} {:>9} {:>9} {:>9}",
+        ms(l.p50),
+        ms(l.p99),
+        ms(l.p999),
+        ms(l.max)
+    )
+}
+
+fn rate(bps: u64) -> String {
+    // Three decimals of the largest unit, for reading, not parsing.
+    let r = BitRate(bps);
+    if bps >= 1_000_000_000 {
+        format!("{:.3} Gbps", bps as f64 / 1e9)
+    } else if bps >= 1_000_000 {
+        format!("{:.3} Mbps", bps as f64 / 1e6)
+    } else {
+        r.to_string()
+    }
+}
+
+/// Renders the summary as plain text tables.
+pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "scenario {} (seed {}, {} simulated)",
+        r.scenario,
+        r.seed,
+        SimDuration(r.duration_ns)
+    );
+    if !r.description.is_empty() {
+        let _ = writeln!(s, "  {}", r.description);
+    }
+    let _ = writeln!(
+        s,
+        "\nlinks (in = on-premises to Azure; latency in ms: p50 p99 p99.9 max)"
+    );
+    let _ = writeln!(
+        s,
+        "  {:<14} {:>10} {:>10} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}  drops",
+        "link", "tx pkts", "delivered", "util", "circuit", "p50", "p99", "p99.9", "max"
+    );
+    for (name, dirs) in &r.links {
+        for (dir, l) in dirs {
+            let cu = l
+                .circuit_utilization
+                .map_or("-".to_string(), |u| format!("{:.1}%", u * 100.0));
+            let _ = writeln!(
+                s,
+                "  {:<14} {:>10} {:>10} {:>6.1}% {:>7} {}  {}",
+                format!("{name}.{dir}"),
+                l.hop.tx_packets,
+                l.hop.delivered_packets,
+                l.utilization * 100.0,
+                cu,
+                lat(&l.latency_ns),
+                drops(&l.hop.drops)
+            );
+        }
+    }
+    for (dir, g) in &r.gateway {
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>10} {:>10} {:>7} {:>7} {:>39}  {}",
+            format!("gateway.{dir}"),
+            g.tx_packets,
+            g.delivered_packets,
+            "",
+            "",
+            "",
+            drops(&g.drops)
+        );
+    }
+    let _ = writeln!(s, "\nflows (one-way latency in ms: p50 p99 p99.9 max)");
+    let _ = writeln!(
+        s,
+        "  {:<14} {:>4} {:>14} {:>14} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}  drops",
+        "flow", "dir", "offered", "throughput", "sent", "received", "p50", "p99", "p99.9", "max"
+    );
+    for (name, f) in &r.flows {
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>4} {:>14} {:>14} {:>10} {:>10} {}  {}",
+            name,
+            f.direction,
+            rate(f.offered_bps),
+            rate(f.throughput_bps),
+            f.sent_packets,
+            f.received_packets,
+            lat(&f.latency_ns),
+            drops(&f.drops)
+        );
+    }
+    let outages: Vec<_> = r
+        .flows
+        .iter()
+        .flat_map(|(n, f)| f.outages.iter().map(move |o| (n, o)))
+        .collect();
+    if !outages.is_empty() {
+        let _ = writeln!(s, "\noutages (no delivery while packets were lost)");
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>12} {:>12} {:>12} {:>8}",
+            "flow", "from", "to", "length", "lost"
+        );
+        for (n, o) in outages {
+            let _ = writeln!(
+                s,
+                "  {:<14} {:>12} {:>12} {:>12} {:>8}",
+                n,
+                SimDuration(o.start_ns).to_string(),
+                SimDuration(o.end_ns).to_string(),
+                SimDuration(o.end_ns - o.start_ns).to_string(),
+                o.lost_packets
+            );
+        }
+    }
+    if !r.timeline.is_empty() {
+        let _ = writeln!(s, "\ntimeline");
+        for e in &r.timeline {
+            let _ = writeln!(
+                s,
+                "  {:>12}  {}",
+                SimDuration(e.time_ns).to_string(),
+                e.event
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nengine: {} packets, {} hops, {} events in {:.3} s ({:.1} M hops/s)",
+        r.engine.packets,
+        r.engine.hops,
+        r.engine.events,
+        r.engine.wall_seconds,
+        r.engine.hops as f64 / r.engine.wall_seconds.max(1e-9) / 1e6
+    );
+    s
+}

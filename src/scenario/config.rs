@@ -1,0 +1,194 @@
+//! The validated scenario: every value present, in range and consistent. Code
+//! downstream of `Config` never re-checks what is here.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::model::gateway::ErGatewaySku;
+use crate::model::vpn::VpnGatewaySku;
+use crate::units::{BitRate, ByteSize, Ratio, SimDuration, SimTime};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub name: String,
+    pub description: String,
+    pub duration: SimDuration,
+    pub seed: u64,
+    pub onprem: Vec<IpNet>,
+    pub azure: Vec<IpNet>,
+    pub circuit: CircuitConfig,
+    pub gateway: GatewayConfig,
+    pub vpn: Option<VpnConfig>,
+    pub flows: Vec<FlowConfig>,
+    pub events: Vec<EventConfig>,
+    pub report: ReportConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Both links carry traffic; flows are hashed per 5-tuple (Microsoft's default).
+    ActiveActive,
+    /// Primary carries everything while it is up.
+    ActivePassive,
+}
+
+#[derive(Debug, Clone)]
+pub struct CircuitConfig {
+    /// Policed rate of each link, each direction.
+    pub bandwidth: BitRate,
+    /// Line rate of each physical link (serialization).
+    pub port_speed: BitRate,
+    pub mode: Mode,
+    pub direct: bool,
+    /// Policer bucket depth expressed as time at `bandwidth`.
+    pub burst: SimDuration,
+    pub primary: CircuitLinkConfig,
+    pub secondary: CircuitLinkConfig,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CircuitLinkConfig {
+    pub latency: SimDuration,
+    pub queue: ByteSize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayConfig {
+    pub sku: ErGatewaySku,
+    pub fastpath: bool,
+    pub bps: BitRate,
+    pub pps: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct VpnConfig {
+    pub sku: VpnGatewaySku,
+    /// Aggregate throughput of the VPN gateway (per direction), outer IP bytes.
+    pub rate: BitRate,
+    pub latency: SimDuration,
+    pub jitter: SimDuration,
+    pub loss: Ratio,
+    /// Largest inner IP packet the tunnel carries.
+    pub mtu: u32,
+    pub queue: ByteSize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    /// On-premises to Azure (Azure Monitor's "In").
+    In,
+    /// Azure to on-premises ("Out").
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FlowKind {
+    /// Constant bit rate.
+    Cbr,
+    /// Poisson arrivals with the given mean rate.
+    Poisson,
+    /// CBR during `on`, silent during `off`, repeating from `start`.
+    OnOff { on: SimDuration, off: SimDuration },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SizeDist {
+    Fixed(u32),
+    /// Uniform over the inclusive range.
+    Uniform(u32, u32),
+    /// Simple IMIX by packet count: 7 x 64, 4 x 576, 1 x 1500 IP bytes.
+    Imix,
+}
+
+impl SizeDist {
+    /// Mean IP packet size in bytes.
+    pub fn mean(&self) -> f64 {
+        match *self {
+            SizeDist::Fixed(s) => s as f64,
+            SizeDist::Uniform(a, b) => (a as f64 + b as f64) / 2.0,
+            SizeDist::Imix => (7.0 * 64.0 + 4.0 * 576.0 + 1500.0) / 12.0,
+        }
+    }
+    pub fn max(&self) -> u32 {
+        match *self {
+            SizeDist::Fixed(s) => s,
+            SizeDist::Uniform(_, b) => b,
+            SizeDist::Imix => 1500,
+        }
+    }
+    pub fn min(&self) -> u32 {
+        match *self {
+            SizeDist::Fixed(s) => s,
+            SizeDist::Uniform(a, _) => a,
+            SizeDist::Imix => 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    pub name: String,
+    pub kind: FlowKind,
+    pub from: IpAddr,
+    pub to: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub direction: Direction,
+    /// Offered IP-layer rate.
+    pub rate: BitRate,
+    pub size: SizeDist,
+    pub dscp: u8,
+    pub start: SimTime,
+    /// No packet is sent at or after `stop`; never later than the scenario's end.
+    pub stop: SimTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PathId {
+    Primary,
+    Secondary,
+    Vpn,
+}
+
+impl PathId {
+    pub const ALL: [PathId; 3] = [PathId::Primary, PathId::Secondary, PathId::Vpn];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathId::Primary => "primary",
+            PathId::Secondary => "secondary",
+            PathId::Vpn => "vpn",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Action {
+    LinkDown(PathId),
+    LinkUp(PathId),
+    /// `None` sets both circuit links.
+    SetBandwidth(Option<PathId>, BitRate),
+    SetLatency(PathId, SimDuration),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EventConfig {
+    pub at: SimTime,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReportConfig {
+    /// A gap in a flow's deliveries with losses in it counts as an outage when it
+    /// lasts at least this long.
+    pub outage_min: SimDuration,
+}

@@ -1,0 +1,158 @@
+//! The scenario file as written: a serde mirror of the TOML with every key the
+//! format accepts. Unknown keys are errors (`deny_unknown_fields`); values that
+//! later checks need to point at are kept `Spanned` so errors can name the line.
+//! Nothing here is validated beyond types and units: see `validate.rs`.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::units::{BitRate, ByteSize, Ratio, SimDuration};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    pub duration: Spanned<SimDuration>,
+    #[serde(default)]
+    pub seed: u64,
+    pub onprem: RawSide,
+    pub azure: RawSide,
+    pub circuit: RawCircuit,
+    pub gateway: RawGateway,
+    pub vpn: Option<RawVpn>,
+    #[serde(default)]
+    pub flows: Vec<RawFlow>,
+    #[serde(default)]
+    pub events: Vec<RawEvent>,
+    #[serde(default)]
+    pub report: RawReport,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSide {
+    pub prefixes: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawMode {
+    ActiveActive,
+    ActivePassive,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCircuit {
+    pub bandwidth: Spanned<BitRate>,
+    pub port_speed: Option<Spanned<BitRate>>,
+    pub mode: Option<RawMode>,
+    #[serde(default)]
+    pub custom: bool,
+    #[serde(default)]
+    pub direct: bool,
+    /// Policer bucket depth, as time at the circuit rate.
+    pub burst: Option<Spanned<SimDuration>>,
+    #[serde(default)]
+    pub primary: RawCircuitLink,
+    #[serde(default)]
+    pub secondary: RawCircuitLink,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCircuitLink {
+    pub latency: Option<SimDuration>,
+    pub queue: Option<Spanned<ByteSize>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    pub sku: Spanned<String>,
+    #[serde(default)]
+    pub fastpath: bool,
+    pub scale_units: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVpn {
+    pub gateway_sku: Spanned<String>,
+    pub generation: Option<Spanned<u8>>,
+    pub latency: SimDuration,
+    pub jitter: Option<SimDuration>,
+    #[serde(default)]
+    pub loss: Ratio,
+    pub mtu: Option<Spanned<u32>>,
+    pub queue: Option<Spanned<ByteSize>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawFlowKind {
+    UdpCbr,
+    UdpPoisson,
+    UdpOnoff,
+}
+
+/// `size = 1400`, `size = "64..1500"` or `size = "imix"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(i64),
+    Text(String),
+}
+
+/// `dscp = "AF21"` or `dscp = 18`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDscp {
+    Number(i64),
+    Name(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlow {
+    pub name: Spanned<String>,
+    pub kind: RawFlowKind,
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+    pub rate: Option<Spanned<BitRate>>,
+    pub size: Option<Spanned<RawSize>>,
+    pub dscp: Option<Spanned<RawDscp>>,
+    pub start: Option<Spanned<SimDuration>>,
+    pub stop: Option<Spanned<SimDuration>>,
+    pub on: Option<Spanned<SimDuration>>,
+    pub off: Option<Spanned<SimDuration>>,
+    pub src_port: Option<u16>,
+    pub dst_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawAction {
+    LinkDown,
+    LinkUp,
+    SetBandwidth,
+    SetLatency,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvent {
+    pub at: Spanned<SimDuration>,
+    pub action: Spanned<RawAction>,
+    pub link: Option<Spanned<String>>,
+    pub bandwidth: Option<Spanned<BitRate>>,
+    pub latency: Option<Spanned<SimDuration>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    pub outage_min: Option<SimDuration>,
+}

@@ -1,0 +1,598 @@
+//! From the file as written (`RawScenario`) to a `Config` that is valid by
+//! construction. Every check here points at the offending value.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use ipnet::IpNet;
+use toml::Spanned;
+
+use super::config::*;
+use super::raw::*;
+use super::ScenarioError;
+use crate::model::gateway::ErGatewaySku;
+use crate::model::vpn::VpnGatewaySku;
+use crate::units::{BitRate, ByteSize, SimDuration, SimTime};
+
+/// Bandwidths offered on provider ports (fact sheet 1.1), in Mbps.
+const PROVIDER_MBPS: [u64; 8] = [50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000];
+/// Bandwidths offered on ExpressRoute Direct ports (fact sheet 1.3), in Mbps.
+const DIRECT_MBPS: [u64; 6] = [1_000, 2_000, 5_000, 10_000, 40_000, 100_000];
+
+/// Default policer depth: Microsoft enforces "at a granular level in
+/// milliseconds" but publishes no depth (fact sheet 1.9, 1.10). Assumption.
+pub const DEFAULT_BURST: SimDuration = SimDuration::from_millis(5);
+pub const DEFAULT_QUEUE: ByteSize = ByteSize(1 << 20);
+pub const DEFAULT_LATENCY: SimDuration = SimDuration::from_millis(1);
+/// Largest Ethernet frame on the circuit: 1500-byte IP MTU (fact sheet 6.4),
+/// 14-byte header, two VLAN tags, FCS.
+pub const MAX_FRAME: u64 = 1500 + 14 + 8 + 4;
+/// Smallest IP packet that carries the eremu payload (flow id, sequence,
+/// timestamp: 20 bytes) over UDP, per address family.
+pub const MIN_IPV4_PACKET: u32 = 20 + 8 + 20;
+pub const MIN_IPV6_PACKET: u32 = 40 + 8 + 20;
+/// Largest IP packet a flow may offer (jumbo-sized offers are allowed so that
+/// users can see them dropped with cause `mtu`).
+pub const MAX_PACKET: u32 = 9_000;
+
+pub(super) struct Ctx<'a> {
+    pub file: &'a str,
+    pub source: &'a str,
+}
+
+impl Ctx<'_> {
+    pub fn err(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::at(self.file, self.source, Some(span), message.into())
+    }
+}
+
+type R<T> = Result<T, ScenarioError>;
+
+pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
+    let name = raw.name.get_ref().clone();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(ctx.err(
+            raw.name.span(),
+            "must be non-empty and use only letters, digits, '-', '_' and '.' (it names the output directory)",
+        ));
+    }
+    let duration = *raw.duration.get_ref();
+    if duration == SimDuration::ZERO {
+        return Err(ctx.err(raw.duration.span(), "must be longer than zero"));
+    }
+    let onprem = prefixes(ctx, &raw.onprem.prefixes)?;
+    let azure = prefixes(ctx, &raw.azure.prefixes)?;
+    for a in &azure {
+        if let Some(o) = onprem
+            .iter()
+            .find(|o| o.contains(&a.network()) || a.contains(&o.network()))
+        {
+            return Err(ctx.err(
+                raw.azure.prefixes.span(),
+                format!("{a} overlaps the on-premises prefix {o}"),
+            ));
+        }
+    }
+    let circuit = circuit(ctx, &raw.circuit)?;
+    let gateway = gateway(ctx, &raw.gateway)?;
+    let vpn = raw.vpn.as_ref().map(|v| vpn(ctx, v)).transpose()?;
+    let end = SimTime::ZERO + duration;
+    let mut names = BTreeSet::new();
+    let flows = raw
+        .flows
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if !names.insert(f.name.get_ref().clone()) {
+                return Err(ctx.err(
+                    f.name.span(),
+                    format!("flow name `{}` is used twice", f.name.get_ref()),
+                ));
+            }
+            flow(ctx, i, f, &onprem, &azure, end)
+        })
+        .collect::<R<Vec<_>>>()?;
+    let mut events = raw
+        .events
+        .iter()
+        .map(|e| event(ctx, e, &circuit, vpn.is_some(), end))
+        .collect::<R<Vec<_>>>()?;
+    events.sort_by_key(|e| e.at);
+    Ok(Config {
+        name,
+        description: raw.description,
+        duration,
+        seed: raw.seed,
+        onprem,
+        azure,
+        circuit,
+        gateway,
+        vpn,
+        flows,
+        events,
+        report: ReportConfig {
+            outage_min: raw.report.outage_min.unwrap_or(SimDuration::from_millis(1)),
+        },
+    })
+}
+
+fn prefixes(ctx: &Ctx, list: &Spanned<Vec<Spanned<String>>>) -> R<Vec<IpNet>> {
+    if list.get_ref().is_empty() {
+        return Err(ctx.err(
+            list.span(),
+            "needs at least one prefix, such as \"10.1.0.0/16\"",
+        ));
+    }
+    list.get_ref()
+        .iter()
+        .map(|p| {
+            let net: IpNet = p.get_ref().parse().map_err(|_| {
+                ctx.err(
+                    p.span(),
+                    format!("`{}` is not a prefix such as \"10.1.0.0/16\"", p.get_ref()),
+                )
+            })?;
+            if net.trunc() != net {
+                return Err(ctx.err(
+                    p.span(),
+                    format!("`{net}` has host bits set (did you mean {}?)", net.trunc()),
+                ));
+            }
+            Ok(net)
+        })
+        .collect()
+}
+
+fn circuit(ctx: &Ctx, c: &RawCircuit) -> R<CircuitConfig> {
+    let bandwidth = *c.bandwidth.get_ref();
+    let mbps = bandwidth.bps() / 1_000_000;
+    let known = bandwidth.bps().is_multiple_of(1_000_000)
+        && if c.direct {
+            DIRECT_MBPS.contains(&mbps)
+        } else {
+            PROVIDER_MBPS.contains(&mbps)
+        };
+    if !known && !c.custom {
+        let list = if c.direct {
+            "1Gbps 2Gbps 5Gbps 10Gbps 40Gbps 100Gbps (ExpressRoute Direct)"
+        } else {
+            "50Mbps 100Mbps 200Mbps 500Mbps 1Gbps 2Gbps 5Gbps 10Gbps (set direct = true for 40Gbps and 100Gbps)"
+        };
+        return Err(ctx.err(
+            c.bandwidth.span(),
+            format!("{bandwidth} is not an ExpressRoute bandwidth: use one of {list}, or set custom = true"),
+        ));
+    }
+    if bandwidth.bps() == 0 {
+        return Err(ctx.err(c.bandwidth.span(), "must be more than zero"));
+    }
+    let default_port = if bandwidth > BitRate::from_gbps(10) {
+        BitRate::from_gbps(100)
+    } else {
+        BitRate::from_gbps(10)
+    };
+    let port_speed = c.port_speed.as_ref().map_or(default_port, |p| *p.get_ref());
+    if port_speed < bandwidth {
+        let span = c
+            .port_speed
+            .as_ref()
+            .map_or(c.bandwidth.span(), |p| p.span());
+        return Err(ctx.err(
+            span,
+            format!("port speed {port_speed} is below the circuit bandwidth {bandwidth}"),
+        ));
+    }
+    let burst = c.burst.as_ref().map_or(DEFAULT_BURST, |b| *b.get_ref());
+    let depth = bandwidth.bps() as u128 * burst.as_nanos() as u128 / 8_000_000_000;
+    if depth < MAX_FRAME as u128 {
+        let span = c.burst.as_ref().map_or(c.bandwidth.span(), |b| b.span());
+        return Err(ctx.err(
+            span,
+            format!("a {burst} policer bucket at {bandwidth} holds {depth} bytes, less than one {MAX_FRAME}-byte frame"),
+        ));
+    }
+    let link = |l: &RawCircuitLink| CircuitLinkConfig {
+        latency: l.latency.unwrap_or(DEFAULT_LATENCY),
+        queue: l.queue.as_ref().map_or(DEFAULT_QUEUE, |q| *q.get_ref()),
+    };
+    Ok(CircuitConfig {
+        bandwidth,
+        port_speed,
+        mode: match c.mode.unwrap_or(RawMode::ActiveActive) {
+            RawMode::ActiveActive => Mode::ActiveActive,
+            RawMode::ActivePassive => Mode::ActivePassive,
+        },
+        direct: c.direct,
+        burst,
+        primary: link(&c.primary),
+        secondary: link(&c.secondary),
+    })
+}
+
+fn gateway(ctx: &Ctx, g: &RawGateway) -> R<GatewayConfig> {
+    let units = g.scale_units.as_ref().map(|u| *u.get_ref());
+    let sku = ErGatewaySku::parse(g.sku.get_ref(), units).ok_or_else(|| {
+        ctx.err(
+            g.sku.span(),
+            format!(
+                "unknown gateway SKU `{}`: use one of {}",
+                g.sku.get_ref(),
+                ErGatewaySku::NAMES
+            ),
+        )
+    })?;
+    if let Some(u) = &g.scale_units {
+        if !matches!(sku, ErGatewaySku::ErGwScale(_)) {
+            return Err(ctx.err(u.span(), "scale_units applies only to sku = \"ErGwScale\""));
+        }
+        if !(1..=40).contains(u.get_ref()) {
+            return Err(ctx.err(u.span(), "ErGwScale has 1 to 40 scale units"));
+        }
+    }
+    if g.fastpath && !sku.supports_fastpath() {
+        return Err(ctx.err(
+            g.sku.span(),
+            format!(
+                "FastPath needs UltraPerformance, ErGw3Az or ErGwScale, not {}",
+                g.sku.get_ref()
+            ),
+        ));
+    }
+    let (bps, pps) = sku.caps();
+    Ok(GatewayConfig {
+        sku,
+        fastpath: g.fastpath,
+        bps,
+        pps,
+    })
+}
+
+fn vpn(ctx: &Ctx, v: &RawVpn) -> R<VpnConfig> {
+    let sku = VpnGatewaySku::parse(v.gateway_sku.get_ref()).ok_or_else(|| {
+        ctx.err(
+            v.gateway_sku.span(),
+            format!(
+                "unknown VPN gateway SKU `{}`: use one of {}",
+                v.gateway_sku.get_ref(),
+                VpnGatewaySku::NAMES
+            ),
+        )
+    })?;
+    let generation = v.generation.as_ref().map_or(2, |g| *g.get_ref());
+    let rate = sku.throughput(generation).ok_or_else(|| {
+        let span = v
+            .generation
+            .as_ref()
+            .map_or(v.gateway_sku.span(), |g| g.span());
+        ctx.err(
+            span,
+            format!(
+                "{} does not exist in generation {generation}",
+                v.gateway_sku.get_ref()
+            ),
+        )
+    })?;
+    let jitter = v.jitter.unwrap_or_default();
+    if jitter > v.latency {
+        return Err(ctx.err(
+            v.gateway_sku.span(),
+            format!(
+                "vpn.jitter ({jitter}) must not exceed vpn.latency ({})",
+                v.latency
+            ),
+        ));
+    }
+    let mtu = v.mtu.as_ref().map_or(1400, |m| *m.get_ref());
+    if let Some(m) = &v.mtu {
+        if !(576..=1500).contains(&mtu) {
+            return Err(ctx.err(
+                m.span(),
+                "the tunnel MTU must be between 576 and 1500 bytes",
+            ));
+        }
+    }
+    Ok(VpnConfig {
+        sku,
+        rate,
+        latency: v.latency,
+        jitter,
+        loss: v.loss,
+        mtu,
+        queue: v.queue.as_ref().map_or(DEFAULT_QUEUE, |q| *q.get_ref()),
+    })
+}
+
+fn dscp(ctx: &Ctx, d: &Spanned<RawDscp>) -> R<u8> {
+    let value = match d.get_ref() {
+        RawDscp::Number(n) if (0..64).contains(n) => Some(*n as u8),
+        RawDscp::Number(_) => None,
+        RawDscp::Name(name) => match name.to_ascii_uppercase().as_str() {
+            "EF" => Some(46),
+            "VA" => Some(44),
+            "BE" | "DF" => Some(0),
+            n if n.len() == 3 && n.starts_with("CS") => {
+                n[2..].parse::<u8>().ok().filter(|c| *c < 8).map(|c| c << 3)
+            }
+            n if n.len() == 4 && n.starts_with("AF") => {
+                let class = n[2..3].parse::<u8>().ok().filter(|c| (1..=4).contains(c));
+                let prec = n[3..4].parse::<u8>().ok().filter(|p| (1..=3).contains(p));
+                class.zip(prec).map(|(c, p)| c * 8 + p * 2)
+            }
+            _ => None,
+        },
+    };
+    value.ok_or_else(|| {
+        ctx.err(
+            d.span(),
+            "DSCP must be 0..63 or a name such as EF, AF21, CS3",
+        )
+    })
+}
+
+fn size(ctx: &Ctx, s: &Spanned<RawSize>) -> R<SizeDist> {
+    let bad = |m: String| ctx.err(s.span(), m);
+    let one = |v: i64| -> R<u32> {
+        u32::try_from(v)
+            .ok()
+            .filter(|v| (1..=MAX_PACKET).contains(v))
+            .ok_or_else(|| {
+                bad(format!(
+                    "{v} is not an IP packet size (1..{MAX_PACKET} bytes)"
+                ))
+            })
+    };
+    match s.get_ref() {
+        RawSize::Bytes(b) => one(*b).map(SizeDist::Fixed),
+        RawSize::Text(t) if t == "imix" => Ok(SizeDist::Imix),
+        RawSize::Text(t) => {
+            let parse = |x: &str| {
+                x.trim().parse::<i64>().map_err(|_| {
+                    bad(format!(
+                        "`{t}` is not a size: use 1400, \"64..1500\" or \"imix\""
+                    ))
+                })
+            };
+            match t.split_once("..") {
+                Some((a, b)) => {
+                    let (a, b) = (one(parse(a)?)?, one(parse(b)?)?);
+                    if a > b {
+                        return Err(bad(format!("range `{t}` is empty")));
+                    }
+                    Ok(SizeDist::Uniform(a, b))
+                }
+                None => one(parse(t)?).map(SizeDist::Fixed),
+            }
+        }
+    }
+}
+
+fn flow(
+    ctx: &Ctx,
+    index: usize,
+    f: &RawFlow,
+    onprem: &[IpNet],
+    azure: &[IpNet],
+    end: SimTime,
+) -> R<FlowConfig> {
+    let addr = |s: &Spanned<String>| -> R<IpAddr> {
+        s.get_ref()
+            .parse()
+            .map_err(|_| ctx.err(s.span(), format!("`{}` is not an IP address", s.get_ref())))
+    };
+    let (from, to) = (addr(&f.from)?, addr(&f.to)?);
+    if from.is_ipv4() != to.is_ipv4() {
+        return Err(ctx.err(
+            f.to.span(),
+            format!("{to} and {from} are of different address families"),
+        ));
+    }
+    let side = |a: IpAddr| {
+        if onprem.iter().any(|p| p.contains(&a)) {
+            Some(Direction::In)
+        } else if azure.iter().any(|p| p.contains(&a)) {
+            Some(Direction::Out)
+        } else {
+            None
+        }
+    };
+    let outside = |a: IpAddr, s: &Spanned<String>| {
+        ctx.err(
+            s.span(),
+            format!("{a} is outside both the on-premises and the Azure prefixes"),
+        )
+    };
+    let direction = side(from).ok_or_else(|| outside(from, &f.from))?;
+    let to_side = side(to).ok_or_else(|| outside(to, &f.to))?;
+    if to_side == direction {
+        return Err(ctx.err(
+            f.to.span(),
+            format!("{from} and {to} are on the same side: a flow must cross the circuit"),
+        ));
+    }
+    let rate = f
+        .rate
+        .as_ref()
+        .ok_or_else(|| ctx.err(f.name.span(), "a UDP flow needs `rate`"))?;
+    if rate.get_ref().bps() == 0 {
+        return Err(ctx.err(rate.span(), "must be more than zero"));
+    }
+    let size = f
+        .size
+        .as_ref()
+        .map_or(Ok(SizeDist::Fixed(1400)), |s| size(ctx, s))?;
+    let min = if from.is_ipv4() {
+        MIN_IPV4_PACKET
+    } else {
+        MIN_IPV6_PACKET
+    };
+    if size.min() < min {
+        let span = f.size.as_ref().map_or(f.name.span(), |s| s.span());
+        return Err(ctx.err(
+            span,
+            format!(
+                "packets of {} bytes cannot carry the eremu payload: the smallest is {min} bytes",
+                size.min()
+            ),
+        ));
+    }
+    let start = f
+        .start
+        .as_ref()
+        .map_or(SimTime::ZERO, |s| SimTime::ZERO + *s.get_ref());
+    let stop = f
+        .stop
+        .as_ref()
+        .map_or(end, |s| SimTime::ZERO + *s.get_ref());
+    if let Some(s) = &f.stop {
+        if stop > end {
+            return Err(ctx.err(
+                s.span(),
+                format!("stop {stop} is after the scenario's end ({end})"),
+            ));
+        }
+    }
+    if start >= stop {
+        let span = f.start.as_ref().map_or(f.name.span(), |s| s.span());
+        return Err(ctx.err(span, format!("start {start} is not before stop {stop}")));
+    }
+    let kind = match f.kind {
+        RawFlowKind::UdpOnoff => {
+            let need = |v: &Option<Spanned<SimDuration>>, key: &str| -> R<SimDuration> {
+                match v {
+                    Some(d) if d.get_ref().as_nanos() > 0 => Ok(*d.get_ref()),
+                    Some(d) => Err(ctx.err(d.span(), format!("`{key}` must be longer than zero"))),
+                    None => Err(ctx.err(f.name.span(), format!("a udp-onoff flow needs `{key}`"))),
+                }
+            };
+            FlowKind::OnOff {
+                on: need(&f.on, "on")?,
+                off: need(&f.off, "off")?,
+            }
+        }
+        other => {
+            if let Some(x) = f.on.as_ref().or(f.off.as_ref()) {
+                return Err(ctx.err(
+                    x.span(),
+                    "`on` and `off` apply only to kind = \"udp-onoff\"",
+                ));
+            }
+            if other == RawFlowKind::UdpCbr {
+                FlowKind::Cbr
+            } else {
+                FlowKind::Poisson
+            }
+        }
+    };
+    Ok(FlowConfig {
+        name: f.name.get_ref().clone(),
+        kind,
+        from,
+        to,
+        src_port: f.src_port.unwrap_or(49_152 + (index as u16 % 16_000)),
+        dst_port: f.dst_port.unwrap_or(5_001),
+        direction,
+        rate: *rate.get_ref(),
+        size,
+        dscp: f.dscp.as_ref().map_or(Ok(0), |d| dscp(ctx, d))?,
+        start,
+        stop,
+    })
+}
+
+fn event(
+    ctx: &Ctx,
+    e: &RawEvent,
+    circuit: &CircuitConfig,
+    has_vpn: bool,
+    end: SimTime,
+) -> R<EventConfig> {
+    let at = SimTime::ZERO + *e.at.get_ref();
+    if at >= end {
+        return Err(ctx.err(
+            e.at.span(),
+            format!("{at} is not before the scenario's end ({end})"),
+        ));
+    }
+    let link = match &e.link {
+        None => None,
+        Some(l) => Some(match l.get_ref().as_str() {
+            "primary" => PathId::Primary,
+            "secondary" => PathId::Secondary,
+            "vpn" if has_vpn => PathId::Vpn,
+            "vpn" => {
+                return Err(ctx.err(
+                    l.span(),
+                    "link `vpn` does not exist: the scenario has no [vpn] section",
+                ))
+            }
+            other => {
+                return Err(ctx.err(
+                    l.span(),
+                    format!("unknown link `{other}`: use primary, secondary or vpn"),
+                ))
+            }
+        }),
+    };
+    let action = *e.action.get_ref();
+    let need_link = || link.ok_or_else(|| ctx.err(e.action.span(), "this action needs `link`"));
+    let unexpected = |present: bool, key: &str| -> R<()> {
+        if present {
+            Err(ctx.err(
+                e.action.span(),
+                format!("`{key}` does not apply to this action"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let action = match action {
+        RawAction::LinkDown | RawAction::LinkUp => {
+            unexpected(e.bandwidth.is_some(), "bandwidth")?;
+            unexpected(e.latency.is_some(), "latency")?;
+            let l = need_link()?;
+            if action == RawAction::LinkDown {
+                Action::LinkDown(l)
+            } else {
+                Action::LinkUp(l)
+            }
+        }
+        RawAction::SetBandwidth => {
+            unexpected(e.latency.is_some(), "latency")?;
+            let b = e
+                .bandwidth
+                .as_ref()
+                .ok_or_else(|| ctx.err(e.action.span(), "set-bandwidth needs `bandwidth`"))?;
+            let bw = *b.get_ref();
+            let burst_bytes = bw.bps() as u128 * circuit.burst.as_nanos() as u128 / 8_000_000_000;
+            if link != Some(PathId::Vpn)
+                && (bw > circuit.port_speed || burst_bytes < MAX_FRAME as u128)
+            {
+                return Err(ctx.err(
+                    b.span(),
+                    format!("{bw} must be at most the port speed {} and large enough for the policer bucket to hold a frame", circuit.port_speed),
+                ));
+            }
+            if bw.bps() == 0 {
+                return Err(ctx.err(
+                    b.span(),
+                    "must be more than zero (use link-down to stop a link)",
+                ));
+            }
+            Action::SetBandwidth(link, bw)
+        }
+        RawAction::SetLatency => {
+            unexpected(e.bandwidth.is_some(), "bandwidth")?;
+            let l = e
+                .latency
+                .as_ref()
+                .ok_or_else(|| ctx.err(e.action.span(), "set-latency needs `latency`"))?;
+            Action::SetLatency(need_link()?, *l.get_ref())
+        }
+    };
+    Ok(EventConfig { at, action })
+}

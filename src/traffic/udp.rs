@@ -1,0 +1,210 @@
+//! UDP generators: constant bit rate, Poisson and on/off.
+//!
+//! A source is a state machine: `poll_transmit(now)` returns the packet due at
+//! `now` and `next_deadline()` when the next one is. Rates are exact: the gap
+//! after a packet of `b` bytes is `8b / rate` seconds, in integer nanoseconds
+//! with the remainder carried to the next gap (CBR), or an exponential draw
+//! with that mean (Poisson).
+
+use rand::Rng;
+use rand_distr::{Distribution, Exp};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::model::{FlowId, Packet};
+use crate::scenario::{FlowConfig, FlowKind, SizeDist};
+use crate::units::{SimDuration, SimTime, NS_PER_SEC};
+
+pub struct UdpSource {
+    id: FlowId,
+    kind: FlowKind,
+    rate_bps: u64,
+    size: SizeDist,
+    start: SimTime,
+    stop: SimTime,
+    hash: u32,
+    rng: Xoshiro256PlusPlus,
+    next: Option<SimTime>,
+    seq: u64,
+    carry: u64,
+}
+
+/// Hash of the 5-tuple (UDP), stable across runs and platforms.
+pub fn flow_hash(f: &FlowConfig) -> u32 {
+    let mut text = format!("{}|{}|17|{}|{}", f.from, f.to, f.src_port, f.dst_port);
+    text.make_ascii_lowercase();
+    let h = crate::model::network::stream_seed(0, &text);
+    (h ^ (h >> 32)) as u32
+}
+
+impl UdpSource {
+    pub fn new(id: FlowId, f: &FlowConfig, rng: Xoshiro256PlusPlus) -> Self {
+        UdpSource {
+            id,
+            kind: f.kind,
+            rate_bps: f.rate.bps(),
+            size: f.size.clone(),
+            start: f.start,
+            stop: f.stop,
+            hash: flow_hash(f),
+            rng,
+            next: Some(f.start),
+            seq: 0,
+            carry: 0,
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<SimTime> {
+        self.next
+    }
+
+    fn draw_size(&mut self) -> u32 {
+        match self.size {
+            SizeDist::Fixed(s) => s,
+            SizeDist::Uniform(a, b) => self.rng.gen_range(a..=b),
+            SizeDist::Imix => match self.rng.gen_range(0..12) {
+                0..=6 => 64,
+                7..=10 => 576,
+                _ => 1500,
+            },
+        }
+    }
+
+    /// The packet due at `now`, if one is. Schedules the next.
+    pub fn poll_transmit(&mut self, now: SimTime) -> Option<Packet> {
+        match self.next {
+            Some(t) if t <= now => {}
+            _ => return None,
+        }
+        let ip_len = self.draw_size();
+        let pkt = Packet {
+            flow: self.id,
+            seq: self.seq,
+            sent: now,
+            ip_len,
+            wire_len: ip_len,
+            hash: self.hash,
+            enqueued: now,
+        };
+        self.seq += 1;
+        let bits_ns = 8 * ip_len as u128 * NS_PER_SEC as u128;
+        let gap = match self.kind {
+            FlowKind::Poisson => {
+                let mean = bits_ns as f64 / self.rate_bps as f64;
+                let exp = Exp::new(1.0 / mean).expect("rate is positive");
+                SimDuration(exp.sample(&mut self.rng).round() as u64)
+            }
+            FlowKind::Cbr | FlowKind::OnOff { .. } => {
+                let total = bits_ns + self.carry as u128;
+                self.carry = (total % self.rate_bps as u128) as u64;
+                SimDuration((total / self.rate_bps as u128) as u64)
+            }
+        };
+        let mut next = now + gap;
+        if let FlowKind::OnOff { on, off } = self.kind {
+            // Periods repeat from `start`: [on, off, on, off, ...].
+            let period = on.as_nanos() + off.as_nanos();
+            let phase = (next.0 - self.start.0) % period;
+            if phase >= on.as_nanos() {
+                next = SimTime(next.0 - phase + period);
+                self.carry = 0;
+            }
+        }
+        self.next = (next < self.stop).then_some(next);
+        Some(pkt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Direction;
+    use crate::units::BitRate;
+    use rand::SeedableRng;
+
+    fn flow(kind: FlowKind, rate: BitRate, size: SizeDist) -> FlowConfig {
+        FlowConfig {
+            name: "f".into(),
+            kind,
+            from: "192.168.1.1".parse().unwrap(),
+            to: "10.1.0.4".parse().unwrap(),
+            src_port: 1000,
+            dst_port: 5001,
+            direction: Direction::In,
+            rate,
+            size,
+            dscp: 0,
+            start: SimTime::ZERO,
+            stop: SimTime(NS_PER_SEC),
+        }
+    }
+
+    fn run(src: &mut UdpSource) -> (u64, u64) {
+        let (mut n, mut bytes) = (0, 0);
+        while let Some(t) = src.next_deadline() {
+            let p = src.poll_transmit(t).unwrap();
+            n += 1;
+            bytes += p.ip_len as u64;
+        }
+        (n, bytes)
+    }
+
+    #[test]
+    fn cbr_is_exact() {
+        // 600 Mbps of 1400-byte packets: one every 18,666.67 ns, so in 1 s
+        // packets start at 0, 18,666, ... : exactly ceil(1e9 / 18,666.67) =
+        // 53,572 packets (600e6 / 11,200 = 53,571.43).
+        let f = flow(
+            FlowKind::Cbr,
+            BitRate::from_mbps(600),
+            SizeDist::Fixed(1400),
+        );
+        let mut s = UdpSource::new(0, &f, Xoshiro256PlusPlus::seed_from_u64(1));
+        assert_eq!(run(&mut s).0, 53_572);
+    }
+
+    #[test]
+    fn onoff_sends_only_while_on() {
+        // 100 ms on, 400 ms off at 8 Mbps of 1000-byte packets (1 ms apart):
+        // 100 packets in each of the two on-periods of the first second.
+        let on = SimDuration::from_millis(100);
+        let off = SimDuration::from_millis(400);
+        let f = flow(
+            FlowKind::OnOff { on, off },
+            BitRate::from_mbps(8),
+            SizeDist::Fixed(1000),
+        );
+        let mut s = UdpSource::new(0, &f, Xoshiro256PlusPlus::seed_from_u64(1));
+        let mut times = vec![];
+        while let Some(t) = s.next_deadline() {
+            s.poll_transmit(t);
+            times.push(t.0);
+        }
+        assert_eq!(times.len(), 200);
+        assert!(times.iter().all(|t| t % 500_000_000 < 100_000_000));
+        assert_eq!(times[100], 500_000_000);
+    }
+
+    #[test]
+    fn poisson_mean_rate() {
+        let f = flow(
+            FlowKind::Poisson,
+            BitRate::from_mbps(100),
+            SizeDist::Fixed(1250),
+        );
+        let mut s = UdpSource::new(0, &f, Xoshiro256PlusPlus::seed_from_u64(9));
+        // Mean 10,000 packets in 1 s; Poisson sd 100, so within 4 sd.
+        let n = run(&mut s).0 as i64;
+        assert!((n - 10_000).abs() < 400, "{n}");
+    }
+
+    #[test]
+    fn imix_mean_size() {
+        let f = flow(FlowKind::Cbr, BitRate::from_gbps(1), SizeDist::Imix);
+        let mut s = UdpSource::new(0, &f, Xoshiro256PlusPlus::seed_from_u64(3));
+        let (n, bytes) = run(&mut s);
+        let mean = bytes as f64 / n as f64;
+        assert!((mean - SizeDist::Imix.mean()).abs() < 5.0, "{mean}");
+        // CBR keeps the bit rate whatever the sizes: within one packet of 1 Gbit.
+        assert!((bytes as i64 * 8 - 1_000_000_000).abs() < 12_000);
+    }
+}

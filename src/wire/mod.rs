@@ -1,0 +1,4 @@
+//! Wire formats: the sizes and (with the frame builders) the bytes of what
+//! crosses a modeled link. Nothing here knows about simulation.
+
+pub mod ethernet;

@@ -1,0 +1,101 @@
+//! The `eremu` binary as users call it: exit codes, messages, outputs.
+
+use std::process::Command;
+
+fn eremu() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_eremu"))
+}
+
+#[test]
+fn no_arguments_runs_the_builtin_default_from_any_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = eremu().current_dir(dir.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("scenario failover-to-vpn"), "{stdout}");
+    assert!(stdout.contains("timeline"), "{stdout}");
+    let report = dir.path().join("captures/failover-to-vpn/report.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    assert_eq!(json["scenario"], "failover-to-vpn");
+    assert!(
+        json["flows"]["backup"]["latency_ns"]["p99"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+#[test]
+fn run_with_out_and_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/failover-to-vpn.toml"
+    );
+    let out = eremu()
+        .args(["run", scenario, "--seed", "7", "--quiet", "--out"])
+        .arg(dir.path().join("o"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("o/report.json")).unwrap()).unwrap();
+    assert_eq!(json["seed"], 7);
+    // No temporary file is left behind.
+    assert!(!dir.path().join("o/report.partial").exists());
+}
+
+#[test]
+fn validate_reports_each_bad_file_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"x\"\nduration = \"ten seconds\"\n").unwrap();
+    let good = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/steady-1g.toml");
+    let out = eremu()
+        .arg("validate")
+        .arg(good)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:2:", bad.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("duration"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("steady-1g.toml: ok"));
+}
+
+#[test]
+fn run_refuses_bad_input_without_panicking() {
+    let out = eremu().args(["run", "/nonexistent.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent.toml") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    let out = eremu().args(["run", "--seed", "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn unwritable_output_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = eremu()
+        .args(["run", "--quiet", "--out"])
+        .arg(file.join("sub"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("a-file/sub"), "{stderr}");
+}

@@ -1,0 +1,317 @@
+//! End-to-end checks of the shipped scenarios against numbers derived from
+//! first principles.
+
+use std::path::Path;
+
+use eremu::scenario::{self, Config};
+use eremu::{simulate, Report};
+
+fn load(name: &str) -> Config {
+    scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(format!("{name}.toml")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn shipped() -> Vec<String> {
+    let mut names: Vec<_> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"))
+            .unwrap()
+            .filter_map(|e| {
+                let p = e.unwrap().path();
+                (p.extension()? == "toml")
+                    .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+            })
+            .collect();
+    names.sort();
+    names
+}
+
+fn rel_err(actual: f64, expected: f64) -> f64 {
+    (actual - expected).abs() / expected
+}
+
+/// Bytes of the Ethernet frame (802.1Q-tagged) carrying an IP packet.
+fn frame(ip: u64) -> u64 {
+    14 + 4 + ip + 4
+}
+
+#[test]
+fn required_scenarios_are_shipped() {
+    let names = shipped();
+    for required in [
+        "steady-1g",
+        "oversubscribed",
+        "active-active",
+        "gateway-bottleneck",
+        "failover-secondary",
+        "failover-to-vpn",
+        "direct-100g",
+    ] {
+        assert!(
+            names.iter().any(|n| n == required),
+            "scenarios/{required}.toml is missing"
+        );
+    }
+}
+
+#[test]
+fn conservation_and_determinism_on_every_scenario() {
+    for name in shipped() {
+        let cfg = load(&name);
+        let a = simulate(&cfg);
+        assert!(
+            a.conservation_errors().is_empty(),
+            "{name}: {:?}",
+            a.conservation_errors()
+        );
+        for (flow, f) in &a.flows {
+            assert!(f.sent_packets > 0, "{name}/{flow} sent nothing");
+        }
+        let b = simulate(&cfg);
+        assert_eq!(a.to_json(true), b.to_json(true), "{name}: two runs differ");
+    }
+}
+
+#[test]
+fn seed_changes_random_sources_only() {
+    let mut cfg = load("failover-to-vpn");
+    let a = simulate(&cfg);
+    cfg.seed = 7;
+    let b = simulate(&cfg);
+    // CBR traffic is the same; the VPN's random loss and jitter are not.
+    assert_eq!(
+        a.flows["backup"].sent_packets,
+        b.flows["backup"].sent_packets
+    );
+    assert_ne!(a.to_json(true), b.to_json(true));
+}
+
+#[test]
+fn under_capacity_everything_arrives_at_the_offered_rate() {
+    let r = simulate(&load("steady-1g"));
+    for (name, f) in &r.flows {
+        assert!(f.drops.is_empty(), "{name}: {:?}", f.drops);
+        // throughput = min(offered, capacity) = offered, within 0.5 %. CBR
+        // loses only the packets still in flight at the end (2 ms of 10 s).
+        let expected = f.offered_bps as f64;
+        assert!(
+            rel_err(f.throughput_bps as f64, expected) < 0.005,
+            "{name}: {} vs {expected}",
+            f.throughput_bps
+        );
+    }
+    // An unloaded 1 Gbps circuit on a 10 Gbps port: voice sees propagation
+    // (2 or 2.1 ms) plus the serialization of its 222-byte frame (242 bytes
+    // on the wire at 10 Gbps: 193.6 ns) and nothing else.
+    let v = &r.flows["voice"].latency_ns;
+    assert!(v.min == 2_000_193 || v.min == 2_100_193, "{v:?}");
+    assert_eq!(v.min, v.max);
+}
+
+#[test]
+fn oversubscribed_policer_drops_the_excess() {
+    let cfg = load("oversubscribed");
+    let r = simulate(&cfg);
+    let link = &r.links["primary"]["in"];
+    // The policer counts frame bytes (802.1Q tag and FCS, no preamble).
+    // Offered frame rate: backup 1.5 Gbps x 1422/1400 plus voice 80 kbps x
+    // 222/200. It may pass bandwidth x duration plus the bucket (5 ms of
+    // 1 Gbps = 625,000 bytes), so the dropped fraction of policer bytes is
+    // 1 - capacity / offered.
+    let secs = cfg.duration.as_secs_f64();
+    let offered = 1.5e9 * frame(1400) as f64 / 1400.0 + 80e3 * frame(200) as f64 / 200.0;
+    let capacity = 1e9 + 625_000.0 * 8.0 / secs;
+    let expected_drop = 1.0 - capacity / offered;
+    let passed_bytes = link.hop.delivered_bytes as f64;
+    let in_flight_bytes: f64 = r
+        .flows
+        .values()
+        .map(|f| f.in_flight_packets as f64)
+        .sum::<f64>()
+        * frame(1400) as f64;
+    let dropped_bytes = link.hop.tx_bytes as f64 - passed_bytes - in_flight_bytes;
+    let drop = dropped_bytes / (link.hop.tx_bytes as f64 - in_flight_bytes);
+    assert!(
+        rel_err(drop, expected_drop) < 0.005,
+        "drop fraction {drop} vs {expected_drop}"
+    );
+    // Passed bits match the capacity to within the frames still on the wire.
+    let passed_rate = passed_bytes * 8.0 / secs;
+    assert!(
+        (passed_rate - capacity).abs() * secs / 8.0 <= in_flight_bytes + 2.0 * frame(1400) as f64
+    );
+    // About a third is dropped, all by the policer.
+    assert!((0.33..0.36).contains(&drop), "{drop}");
+    assert_eq!(link.hop.drops.keys().collect::<Vec<_>>(), ["policer"]);
+    // IP throughput of the backup flow: its share of the 1 Gbps of frames.
+    let backup = &r.flows["backup"];
+    let expected_ip = (1e9 - 80e3 * frame(200) as f64 / 200.0 * (1.0 - expected_drop)) * 1400.0
+        / frame(1400) as f64;
+    assert!(
+        rel_err(backup.throughput_bps as f64, expected_ip) < 0.005,
+        "{} vs {expected_ip}",
+        backup.throughput_bps
+    );
+    // Active-passive: the secondary carries nothing while the primary is up.
+    assert_eq!(r.links["secondary"]["in"].hop.tx_packets, 0);
+}
+
+#[test]
+fn active_active_spreads_flows_over_both_links() {
+    let r = simulate(&load("active-active"));
+    let p = r.links["primary"]["in"].hop.tx_packets;
+    let s = r.links["secondary"]["in"].hop.tx_packets;
+    assert!(p > 0 && s > 0, "{p} {s}");
+    // 1.6 Gbps offered is above one link's 1 Gbps but the hash put four
+    // 200 Mbps flows on each: nothing is dropped, the circuit carries 1.6x.
+    let total: u64 = r.flows.values().map(|f| f.throughput_bps).sum();
+    assert!(rel_err(total as f64, 1.6e9) < 0.005, "{total}");
+    assert!(r.drops.is_empty(), "{:?}", r.drops);
+}
+
+#[test]
+fn gateway_bottleneck_caps_at_the_gateway_sku() {
+    let cfg = load("gateway-bottleneck");
+    let r = simulate(&cfg);
+    let f = &r.flows["migration"];
+    // ErGw1Az: 1 Gbps of IP bits (100k pps is not reached: 1 Gbps of 1400-byte
+    // packets is 89,286 pps), plus its 1 ms bucket (125,000 bytes) once.
+    let secs = cfg.duration.as_secs_f64();
+    let expected = 1e9 + 125_000.0 * 8.0 / secs;
+    assert!(
+        rel_err(f.throughput_bps as f64, expected) < 0.005,
+        "{}",
+        f.throughput_bps
+    );
+    assert_eq!(f.drops.keys().collect::<Vec<_>>(), ["gateway"]);
+    // The circuit itself dropped nothing.
+    assert!(r.links["primary"]["in"].hop.drops.is_empty());
+}
+
+#[test]
+fn carrier_loss_moves_traffic_to_the_secondary_at_once() {
+    let cfg = load("failover-secondary");
+    let r = simulate(&cfg);
+    let app = &r.flows["app"];
+    // Packets on the primary's wire (2 ms) or in its queue at 3 s are lost;
+    // the next packet goes via the secondary and arrives 5 ms (plus 1,153.6 ns
+    // of serialization at 10 Gbps) later. So the outage runs from the last
+    // primary delivery (just before 3 s) to 3 s + 5 ms + 1,153 ns, and loses
+    // the packets sent in the last 2 ms: 500 Mbps / 11,200 bits = 44,643 pps,
+    // so 89 packets.
+    assert_eq!(app.outages.len(), 1, "{:?}", app.outages);
+    let o = app.outages[0];
+    assert_eq!(o.lost_packets, 89);
+    assert!(
+        o.start_ns > 2_999_970_000 && o.start_ns <= 3_000_000_000,
+        "{o:?}"
+    );
+    let first_secondary = 3_000_000_000 + 5_000_000 + 1_153;
+    assert!(
+        o.end_ns >= first_secondary && o.end_ns < first_secondary + 23_000,
+        "{o:?}"
+    );
+    assert_eq!(app.drops.get("link-down"), Some(&89));
+    // Traffic returns to the primary when it comes back at 7 s; the secondary
+    // carried exactly the packets sent between 3 s and 7 s: 4 s x 44,642.9
+    // app packets/s = 178,571.4, plus 4 s x 50 voice packets/s.
+    let secondary = r.links["secondary"]["in"].hop.delivered_packets;
+    let expected = (4.0 * 500e6 / 11_200.0) as u64 + 200;
+    assert!(
+        secondary.abs_diff(expected) <= 2,
+        "{secondary} vs {expected}"
+    );
+    // The timeline tells the story in order.
+    let texts: Vec<_> = r.timeline.iter().map(|e| e.event.as_str()).collect();
+    let pos = |needle: &str| {
+        texts
+            .iter()
+            .position(|t| t.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}: {texts:?}"))
+    };
+    assert!(pos("link primary down") < pos("flow app: first packet delivered via secondary"));
+    assert!(pos("link primary up") < pos("flow app: first packet delivered via primary"));
+}
+
+#[test]
+fn both_circuit_links_down_falls_back_to_the_vpn() {
+    let r = simulate(&load("failover-to-vpn"));
+    let vpn = &r.links["vpn"]["in"];
+    // From 6 s to 8 s all 600 Mbps goes through the tunnel: 2 s x 53,571.4
+    // packets/s = 107,143 packets.
+    assert!(
+        vpn.hop.tx_packets.abs_diff(107_143) <= 1,
+        "{}",
+        vpn.hop.tx_packets
+    );
+    // Each 1400-byte packet becomes 1400 + 56 bytes of ESP (AES-GCM, 2 bytes
+    // of padding) in the outer IP packet.
+    assert_eq!(vpn.hop.tx_bytes, vpn.hop.tx_packets * 1456);
+    // Random loss of 0.01 %: about 11 packets; allow 5 sigma.
+    let lost = vpn.hop.drops.get("loss").copied().unwrap_or(0);
+    assert!(lost <= 11 + 17, "{lost}");
+    // Latency via the VPN: 12 ms +/- 2 ms jitter, never reordered.
+    let f = &r.flows["backup"].latency_ns;
+    assert!(f.max <= 14_000_000 + 20_000, "{f:?}");
+    assert!(r.conservation_errors().is_empty());
+}
+
+/// Poisson arrivals of fixed-size packets into the VPN gateway's shaping
+/// queue form an M/D/1 queue: mean wait W = rho * S / (2 (1 - rho)), with S
+/// the service (serialization) time of one packet.
+#[test]
+fn poisson_queueing_matches_md1_theory() {
+    let text = r#"
+name = "md1"
+duration = "30s"
+seed = 3
+[onprem]
+prefixes = ["192.168.0.0/16"]
+[azure]
+prefixes = ["10.1.0.0/16"]
+[circuit]
+bandwidth = "1Gbps"
+[gateway]
+sku = "ErGw1Az"
+[vpn]
+gateway_sku = "VpnGw1"
+latency = "10ms"
+queue = "64MiB"
+[[flows]]
+name = "poisson"
+kind = "udp-poisson"
+from = "192.168.1.1"
+to = "10.1.0.1"
+rate = "390Mbps"
+size = 1398
+[[events]]
+at = "0s"
+action = "link-down"
+link = "primary"
+[[events]]
+at = "0s"
+action = "link-down"
+link = "secondary"
+"#;
+    let cfg = scenario::parse("md1.toml", text).unwrap();
+    let r: Report = simulate(&cfg);
+    let link = &r.links["vpn"]["in"];
+    assert_eq!(link.hop.tx_packets, r.flows["poisson"].sent_packets);
+    // 1398-byte packets become 1452-byte ESP packets (no padding); at
+    // VpnGw1's 650 Mbps each takes S = 1452 x 8 / 650e6 s = 17,870.77 ns.
+    // Arrivals: 390 Mbps / (1398 x 8) = 34,871 packets/s, so
+    // rho = 34,871 x 17,870.77e-9 = 0.6232.
+    let s = 1452.0 * 8.0 / 650e6;
+    let lambda = 390e6 / (1398.0 * 8.0);
+    let rho = lambda * s;
+    let wait_theory = rho * s / (2.0 * (1.0 - rho));
+    // Measured: link latency (queue + serialization + 10 ms) minus S and 10 ms.
+    let wait = link.latency_ns.mean as f64 * 1e-9 - s - 0.010;
+    assert!(
+        rel_err(wait, wait_theory) < 0.03,
+        "W = {wait} s, theory {wait_theory} s (rho {rho})"
+    );
+}
