@@ -47,12 +47,37 @@ pub enum OutputError {
     },
 }
 
-/// Runs a validated scenario to its end and returns its report.
+/// Runs a validated scenario to its end, without capture, and returns its
+/// report.
 pub fn simulate(cfg: &Config) -> Report {
     let started = std::time::Instant::now();
-    let mut engine = engine::Engine::new(cfg);
+    let mut engine = engine::Engine::new(cfg, None);
     engine.run();
     Report::build(cfg, &engine, started.elapsed().as_secs_f64())
+}
+
+/// Runs a scenario and writes everything it produces into `dir`:
+/// `report.json`, and unless `capture` is false (or the scenario disables it)
+/// the pcapng capture and, with a VPN, the `esp_sa` file Wireshark decrypts
+/// the tunnel with. Every file appears under its final name only when
+/// complete.
+pub fn run(cfg: &Config, dir: &Path, capture: bool) -> Result<Report, OutputError> {
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io { path: dir.to_path_buf(), source })?;
+    let started = std::time::Instant::now();
+    let cap = if capture { observe::capture::Capture::start(cfg, dir)? } else { None };
+    let capturing = cap.is_some();
+    let mut engine = engine::Engine::new(cfg, cap);
+    engine.run();
+    let summary = engine.observers.capture.take().map(|c| c.finish()).transpose()?;
+    let mut report = Report::build(cfg, &engine, started.elapsed().as_secs_f64());
+    report.capture = summary;
+    if capturing {
+        if let Some(vpn) = &cfg.vpn {
+            write_atomically(&dir.join("esp_sa"), observe::esp_sa::render(vpn).as_bytes())?;
+        }
+    }
+    write_report(&report, dir)?;
+    Ok(report)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory,

@@ -34,6 +34,9 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Write no capture, whatever the scenario says.
+        #[arg(long)]
+        no_capture: bool,
     },
     /// Check scenario files and report every problem with file, line and key.
     Validate {
@@ -54,17 +57,25 @@ fn run(
     out: Option<PathBuf>,
     seed: Option<u64>,
     quiet: bool,
+    capture: bool,
 ) -> anyhow::Result<()> {
     let mut cfg = load(&scenario)?;
     if let Some(seed) = seed {
         cfg.seed = seed;
     }
     let out = out.unwrap_or_else(|| PathBuf::from("captures").join(&cfg.name));
-    let report = eremu::simulate(&cfg);
-    let path = eremu::write_report(&report, &out).context("writing the report")?;
+    let report = eremu::run(&cfg, &out, capture).context("writing the outputs")?;
     if !quiet {
         print!("{}", eremu::observe::summary::render(&report));
-        println!("report: {}", path.display());
+        println!("report: {}", out.join("report.json").display());
+        if let Some(c) = &report.capture {
+            for f in &c.files {
+                println!("capture: {}", out.join(f).display());
+            }
+            if cfg.vpn.is_some() {
+                println!("esp_sa: {} (Wireshark ESP SA table; see README)", out.join("esp_sa").display());
+            }
+        }
     }
     let broken = report.conservation_errors();
     anyhow::ensure!(
@@ -77,13 +88,14 @@ fn run(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => run(None, None, None, false),
+        None => run(None, None, None, false, true),
         Some(Command::Run {
             scenario,
             out,
             seed,
             quiet,
-        }) => run(scenario, out, seed, quiet),
+            no_capture,
+        }) => run(scenario, out, seed, quiet, !no_capture),
         Some(Command::Validate { scenarios }) => {
             let mut failed = 0;
             for path in &scenarios {

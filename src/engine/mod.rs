@@ -17,7 +17,9 @@ use std::collections::BinaryHeap;
 
 use crate::model::network::rng_for;
 use crate::model::{Network, Tap};
+use crate::observe::capture::Capture;
 use crate::observe::metrics::Metrics;
+use crate::observe::Observers;
 use crate::scenario::{Config, EventConfig};
 use crate::traffic::UdpSource;
 use crate::units::SimTime;
@@ -48,12 +50,12 @@ pub struct Engine {
     heap: BinaryHeap<Entry>,
     /// The time each link's pending entry is for, if it has one.
     link_scheduled: [Option<SimTime>; 6],
-    pub metrics: Metrics,
+    pub observers: Observers,
     pub counters: EngineCounters,
 }
 
 impl Engine {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(cfg: &Config, capture: Option<Capture>) -> Self {
         let sources: Vec<_> = cfg
             .flows
             .iter()
@@ -79,7 +81,7 @@ impl Engine {
             events: cfg.events.clone(),
             heap,
             link_scheduled: [None; 6],
-            metrics: Metrics::new(cfg),
+            observers: Observers { metrics: Metrics::new(cfg), capture },
             counters: EngineCounters::default(),
         }
     }
@@ -116,7 +118,7 @@ impl Engine {
             match class {
                 CLASS_EVENT => {
                     let action = self.events[index].action;
-                    self.network.handle_action(t, action, &mut self.metrics);
+                    self.network.handle_action(t, action, &mut self.observers);
                     for link in 0..6 {
                         self.schedule_link(link);
                     }
@@ -126,15 +128,15 @@ impl Engine {
                         continue; // superseded by a link-down
                     }
                     self.link_scheduled[index] = None;
-                    while self.network.handle_arrival(t, index, &mut self.metrics) {}
+                    while self.network.handle_arrival(t, index, &mut self.observers) {}
                     self.schedule_link(index);
                 }
                 _ => {
                     let source = &mut self.sources[index];
                     if let Some(pkt) = source.poll_transmit(t) {
                         self.counters.packets += 1;
-                        self.metrics.sent(&pkt);
-                        if let Some(link) = self.network.handle_send(t, pkt, &mut self.metrics) {
+                        self.observers.sent(t, &pkt);
+                        if let Some(link) = self.network.handle_send(t, pkt, &mut self.observers) {
                             self.counters.hops += 1;
                             self.schedule_link(link);
                         }
@@ -157,7 +159,7 @@ impl Engine {
     /// Runs to the end and closes the books.
     pub fn run(&mut self) {
         self.run_until(self.end);
-        self.metrics.finish(self.end);
+        self.observers.metrics.finish(self.end);
     }
 
     /// Packets still queued or on a wire, per flow.
@@ -173,6 +175,6 @@ impl Engine {
 
     pub fn note(&mut self, text: String) {
         let now = self.now;
-        self.metrics.note(now, text);
+        self.observers.note(now, text);
     }
 }

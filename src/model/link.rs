@@ -253,6 +253,7 @@ mod tests {
             wire_len,
             hash: 0,
             enqueued: SimTime::ZERO,
+            esp_seq: 0,
         }
     }
 

@@ -59,8 +59,13 @@ pub enum Place {
 
 /// What the network tells its observers. Default methods do nothing.
 pub trait Tap {
+    /// A host sent a packet.
+    fn sent(&mut self, _now: SimTime, _pkt: &Packet) {}
     /// Accepted into a link's egress queue.
     fn enqueued(&mut self, _now: SimTime, _path: PathId, _dir: Direction, _pkt: &Packet) {}
+    /// Reached the far end of a link (before the MSEE's policer; after the
+    /// Internet's random loss, which it never reaches).
+    fn link_arrived(&mut self, _now: SimTime, _path: PathId, _dir: Direction, _pkt: &Packet) {}
     /// Came out of the far end of a link (and past its policer).
     fn link_delivered(&mut self, _now: SimTime, _path: PathId, _dir: Direction, _pkt: &Packet) {}
     /// Passed the ExpressRoute gateway.
@@ -85,6 +90,10 @@ struct FlowRoute {
 
 struct VpnState {
     mtu: u32,
+    path_mtu: u32,
+    nat_t: bool,
+    /// Next ESP sequence number per direction (RFC 4303 starts at 1).
+    esp_seq: [u32; 2],
     loss_ppb: u64,
     loss_rng: [Xoshiro256PlusPlus; 2],
 }
@@ -168,10 +177,13 @@ impl Network {
                 })
                 .collect(),
             fastpath: cfg.gateway.fastpath,
-            // Private peering is 802.1Q-tagged on the circuit links.
-            tags: 1,
+            // Private peering is 802.1Q-tagged on the circuit links; QinQ adds an S-tag.
+            tags: if c.s_tags.is_some() { 2 } else { 1 },
             vpn: cfg.vpn.as_ref().map(|v| VpnState {
                 mtu: v.mtu,
+                path_mtu: v.path_mtu,
+                nat_t: v.nat_traversal,
+                esp_seq: [1, 1],
                 loss_ppb: v.loss.ppb(),
                 loss_rng: [
                     rng_for(cfg.seed, "loss/vpn/in"),
@@ -274,12 +286,16 @@ impl Network {
         }
         let place = Place::Link(path, dir);
         if path == PathId::Vpn {
-            let vpn = self.vpn.as_ref().expect("VPN routes exist only with a VPN");
-            if pkt.ip_len > vpn.mtu {
+            let vpn = self.vpn.as_mut().expect("VPN routes exist only with a VPN");
+            let outer = esp_outer_len(pkt.ip_len, vpn.nat_t);
+            if pkt.ip_len > vpn.mtu || outer > vpn.path_mtu {
                 tap.dropped(now, place, DropCause::Mtu, &pkt);
                 return None;
             }
-            pkt.wire_len = esp_outer_len(pkt.ip_len, false);
+            pkt.wire_len = outer;
+            let seq = &mut vpn.esp_seq[dir_index(dir)];
+            pkt.esp_seq = *seq;
+            *seq = seq.wrapping_add(1).max(1);
         } else {
             if dir == Direction::Out {
                 if self.gateways[dir_index(dir)]
@@ -351,9 +367,13 @@ impl Network {
                 tap.dropped(now, place, DropCause::Loss, &pkt);
                 return true;
             }
-        } else if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
-            tap.dropped(now, place, DropCause::Policer, &pkt);
-            return true;
+            tap.link_arrived(now, path, dir, &pkt);
+        } else {
+            tap.link_arrived(now, path, dir, &pkt);
+            if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
+                tap.dropped(now, place, DropCause::Policer, &pkt);
+                return true;
+            }
         }
         tap.link_delivered(now, path, dir, &pkt);
         if path != PathId::Vpn && dir == Direction::In && !self.fastpath {

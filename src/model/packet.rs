@@ -23,6 +23,8 @@ pub struct Packet {
     pub hash: u32,
     /// When it entered the current link's queue.
     pub enqueued: SimTime,
+    /// ESP sequence number, assigned when the packet enters the tunnel.
+    pub esp_seq: u32,
 }
 
 /// Why a packet was lost. Every drop has exactly one cause.

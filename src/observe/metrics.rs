@@ -9,9 +9,10 @@ use crate::model::{DropCause, FlowId, Packet, Place, Tap};
 use crate::scenario::{Config, Direction, PathId};
 use crate::units::{SimDuration, SimTime, NS_PER_SEC};
 
-/// Latency histograms keep 3 significant digits up to 100 s.
-const HIST_MAX_NS: u64 = 100 * NS_PER_SEC;
-const HIST_DIGITS: u8 = 3;
+/// Latency histograms keep 4 significant digits (128 ns resolution at 2 ms)
+/// up to 60 s; longer latencies are recorded as 60 s.
+const HIST_MAX_NS: u64 = 60 * NS_PER_SEC;
+const HIST_DIGITS: u8 = 4;
 const MINUTE: u64 = 60 * NS_PER_SEC;
 
 pub type DropCounts = [u64; DropCause::ALL.len()];
@@ -78,6 +79,8 @@ pub struct FlowStats {
 pub struct HopStats {
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
     pub delivered_packets: u64,
     pub delivered_bytes: u64,
     pub drops: DropCounts,
@@ -105,6 +108,8 @@ pub struct Metrics {
     pub gateway: [HopStats; 2],
     /// `no-route` drops at the CE (`[in]`) and on the Azure side (`[out]`).
     pub router_drops: [DropCounts; 2],
+    /// Every drop by where and why.
+    pub drop_sites: std::collections::BTreeMap<(Place, DropCause), u64>,
     pub timeline: Vec<TimelineEntry>,
     outage_min: SimDuration,
 }
@@ -144,17 +149,10 @@ impl Metrics {
                 .collect(),
             gateway: Default::default(),
             router_drops: Default::default(),
+            drop_sites: Default::default(),
             timeline: Vec::new(),
             outage_min: cfg.report.outage_min,
         }
-    }
-
-    /// A source sent `pkt`.
-    #[inline]
-    pub fn sent(&mut self, pkt: &Packet) {
-        let f = &mut self.flows[pkt.flow as usize];
-        f.sent_packets += 1;
-        f.sent_bytes += pkt.ip_len as u64;
     }
 
     /// Closes the books at the end of the run: a flow still losing packets at
@@ -179,6 +177,20 @@ impl Metrics {
 }
 
 impl Tap for Metrics {
+    #[inline]
+    fn sent(&mut self, _now: SimTime, pkt: &Packet) {
+        let f = &mut self.flows[pkt.flow as usize];
+        f.sent_packets += 1;
+        f.sent_bytes += pkt.ip_len as u64;
+    }
+
+    #[inline]
+    fn link_arrived(&mut self, _now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        let l = &mut self.links[link_slot(path, dir)];
+        l.hop.rx_packets += 1;
+        l.hop.rx_bytes += pkt.wire_len as u64;
+    }
+
     #[inline]
     fn enqueued(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
         let l = &mut self.links[link_slot(path, dir)];
@@ -237,6 +249,7 @@ impl Tap for Metrics {
         let f = &mut self.flows[pkt.flow as usize];
         f.drops[cause.index()] += 1;
         f.lost_since_delivery += 1;
+        *self.drop_sites.entry((place, cause)).or_insert(0) += 1;
         match place {
             Place::Link(path, dir) => {
                 let l = &mut self.links[link_slot(path, dir)];

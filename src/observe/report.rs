@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::capture::{drop_place, CaptureSummary};
 use super::metrics::{DropCounts, HopStats, Latency, Metrics, Outage};
 use crate::engine::{Engine, EngineCounters};
 use crate::model::DropCause;
@@ -28,6 +29,9 @@ pub struct Report {
     pub drops: BTreeMap<String, u64>,
     pub timeline: Vec<TimelineReport>,
     pub azure_monitor: AzureMonitor,
+    /// Files and frames per tap, when the run captured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureSummary>,
     pub engine: EngineReport,
 }
 
@@ -47,6 +51,11 @@ pub struct LatencyReport {
 pub struct HopReport {
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    /// Reached the far end (links only; before the MSEE's policer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_bytes: Option<u64>,
     pub delivered_packets: u64,
     pub delivered_bytes: u64,
     pub drops: BTreeMap<String, u64>,
@@ -138,43 +147,37 @@ fn latency(l: &Latency) -> LatencyReport {
     }
 }
 
-fn hop(h: &HopStats) -> HopReport {
+fn hop(h: &HopStats, link: bool) -> HopReport {
     HopReport {
         tx_packets: h.tx_packets,
         tx_bytes: h.tx_bytes,
+        rx_packets: link.then_some(h.rx_packets),
+        rx_bytes: link.then_some(h.rx_bytes),
         delivered_packets: h.delivered_packets,
         delivered_bytes: h.delivered_bytes,
         drops: drops_map(&h.drops),
     }
 }
 
-fn place_name(path: PathId, dir: Direction) -> String {
-    format!("{}.{}", path.as_str(), dir.as_str())
-}
 
 impl Report {
     pub fn build(cfg: &Config, engine: &Engine, wall_seconds: f64) -> Report {
-        let m: &Metrics = &engine.metrics;
+        let m: &Metrics = &engine.observers.metrics;
         let duration = cfg.duration.as_nanos();
         let end = crate::units::SimTime(duration);
         let mut links: BTreeMap<String, BTreeMap<String, LinkReport>> = BTreeMap::new();
         let mut drops = BTreeMap::new();
-        let mut add_drops = |place: String, d: &DropCounts| {
-            for c in DropCause::ALL {
-                if d[c.index()] > 0 {
-                    *drops.entry(format!("{}@{place}", c.as_str())).or_insert(0) += d[c.index()];
-                }
-            }
-        };
+        for (&(place, cause), &n) in &m.drop_sites {
+            *drops.entry(format!("{}@{}", cause.as_str(), drop_place(place, cause))).or_insert(0) += n;
+        }
         for (path, dir, link) in engine.network().links() {
             let s = &m.links[path as usize * 2 + dir as usize];
             let circuit = path != PathId::Vpn;
             let passed_bits: u64 = s.policed_bits.iter().sum();
-            add_drops(place_name(path, dir), &s.hop.drops);
             links.entry(path.as_str().to_string()).or_default().insert(
                 dir.as_str().to_string(),
                 LinkReport {
-                    hop: hop(&s.hop),
+                    hop: hop(&s.hop, true),
                     utilization: link.busy_time(end).as_nanos() as f64 / duration as f64,
                     circuit_utilization: circuit.then(|| {
                         passed_bits as f64
@@ -187,10 +190,7 @@ impl Report {
         let mut gateway = BTreeMap::new();
         for dir in [Direction::In, Direction::Out] {
             let g = &m.gateway[dir as usize];
-            add_drops(format!("gateway.{}", dir.as_str()), &g.drops);
-            gateway.insert(dir.as_str().to_string(), hop(g));
-            let router = if dir == Direction::In { "ce" } else { "azure" };
-            add_drops(router.to_string(), &m.router_drops[dir as usize]);
+            gateway.insert(dir.as_str().to_string(), hop(g, false));
         }
         let in_flight = engine.in_flight();
         let flows = cfg
@@ -237,6 +237,7 @@ impl Report {
             drops,
             timeline,
             azure_monitor: azure_monitor(cfg, m),
+            capture: None,
             engine: engine_report(engine.counters, wall_seconds),
         }
     }

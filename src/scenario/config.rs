@@ -1,7 +1,7 @@
 //! The validated scenario: every value present, in range and consistent. Code
 //! downstream of `Config` never re-checks what is here.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
@@ -23,6 +23,7 @@ pub struct Config {
     pub flows: Vec<FlowConfig>,
     pub events: Vec<EventConfig>,
     pub report: ReportConfig,
+    pub capture: CaptureConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,10 @@ pub struct CircuitConfig {
     pub burst: SimDuration,
     pub primary: CircuitLinkConfig,
     pub secondary: CircuitLinkConfig,
+    /// Private peering's VLAN id (C-tag).
+    pub vlan: u16,
+    /// QinQ: an outer S-tag per link (`primary`, `secondary`) over the C-tag.
+    pub s_tags: Option<[u16; 2]>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +77,23 @@ pub struct VpnConfig {
     /// Largest inner IP packet the tunnel carries.
     pub mtu: u32,
     pub queue: ByteSize,
+    /// ESP in UDP 4500.
+    pub nat_traversal: bool,
+    /// Largest outer IP packet the Internet path carries.
+    pub path_mtu: u32,
+    /// On-premises to Azure, and back.
+    pub sa_in: SaConfig,
+    pub sa_out: SaConfig,
+    pub onprem_address: Ipv4Addr,
+    pub azure_address: Ipv4Addr,
+}
+
+/// One direction of the IPsec tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaConfig {
+    pub spi: u32,
+    /// AES-256 key (32 bytes) then salt (4 bytes), as RFC 4106 keys them.
+    pub key: [u8; 36],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -191,4 +213,66 @@ pub struct ReportConfig {
     /// A gap in a flow's deliveries with losses in it counts as an outage when it
     /// lasts at least this long.
     pub outage_min: SimDuration,
+}
+
+/// Where frames are captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CaptureTap {
+    /// Between on-premises hosts and the CE.
+    OnpremCe,
+    /// The primary link, CE to MSEE (captured at the receiving end).
+    PrimaryMsee,
+    SecondaryMsee,
+    /// The tunnel's outer packets on the Internet.
+    VpnInternet,
+    /// Between the gateways and the VMs.
+    AzureGw,
+    /// Every dropped packet, with its cause and place as a comment.
+    Drops,
+}
+
+impl CaptureTap {
+    pub const ALL: [CaptureTap; 6] = [
+        CaptureTap::OnpremCe,
+        CaptureTap::PrimaryMsee,
+        CaptureTap::SecondaryMsee,
+        CaptureTap::VpnInternet,
+        CaptureTap::AzureGw,
+        CaptureTap::Drops,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptureTap::OnpremCe => "onprem-ce",
+            CaptureTap::PrimaryMsee => "primary-msee",
+            CaptureTap::SecondaryMsee => "secondary-msee",
+            CaptureTap::VpnInternet => "vpn-internet",
+            CaptureTap::AzureGw => "azure-gw",
+            CaptureTap::Drops => "drops",
+        }
+    }
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Snaplen {
+    /// Whole frames up to 1 Gbps circuits; above, headers plus 64 bytes.
+    Auto,
+    /// At most this many bytes of each frame.
+    Bytes(u32),
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureConfig {
+    pub enabled: bool,
+    /// Sorted, without duplicates.
+    pub taps: Vec<CaptureTap>,
+    pub snaplen: Snaplen,
+    /// Only frames with timestamps in `[start, end)`.
+    pub window: Option<(SimTime, SimTime)>,
+    /// Only these flows (indices into `flows`); `None` is all.
+    pub flows: Option<Vec<usize>>,
+    /// One file per tap instead of one file with an interface per tap.
+    pub split: bool,
 }

@@ -28,6 +28,8 @@ pub struct RawScenario {
     pub events: Vec<RawEvent>,
     #[serde(default)]
     pub report: RawReport,
+    #[serde(default)]
+    pub capture: RawCapture,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +57,11 @@ pub struct RawCircuit {
     pub direct: bool,
     /// Policer bucket depth, as time at the circuit rate.
     pub burst: Option<Spanned<SimDuration>>,
+    /// Private peering's VLAN id (the C-tag).
+    pub vlan: Option<Spanned<i64>>,
+    /// Outer S-tag for QinQ (per link overrides below).
+    pub s_tag: Option<Spanned<i64>>,
+    pub encapsulation: Option<RawEncapsulation>,
     #[serde(default)]
     pub primary: RawCircuitLink,
     #[serde(default)]
@@ -66,6 +73,14 @@ pub struct RawCircuit {
 pub struct RawCircuitLink {
     pub latency: Option<SimDuration>,
     pub queue: Option<Spanned<ByteSize>>,
+    pub s_tag: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawEncapsulation {
+    Dot1q,
+    Qinq,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +103,17 @@ pub struct RawVpn {
     pub loss: Ratio,
     pub mtu: Option<Spanned<u32>>,
     pub queue: Option<Spanned<ByteSize>>,
+    #[serde(default)]
+    pub nat_traversal: bool,
+    pub path_mtu: Option<Spanned<u32>>,
+    /// SPI and key (hex, 32-byte AES key then 4-byte salt) of each direction.
+    pub spi_in: Option<Spanned<i64>>,
+    pub spi_out: Option<Spanned<i64>>,
+    pub key_in: Option<Spanned<String>>,
+    pub key_out: Option<Spanned<String>>,
+    /// Public addresses of the on-premises VPN device and the Azure VPN gateway.
+    pub onprem_address: Option<Spanned<String>>,
+    pub azure_address: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -155,4 +181,24 @@ pub struct RawEvent {
 #[serde(deny_unknown_fields)]
 pub struct RawReport {
     pub outage_min: Option<SimDuration>,
+}
+
+/// `snaplen = 128` or `snaplen = "auto"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSnaplen {
+    Bytes(i64),
+    Text(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapture {
+    pub enabled: Option<bool>,
+    pub taps: Option<Vec<Spanned<String>>>,
+    pub snaplen: Option<Spanned<RawSnaplen>>,
+    pub window: Option<Spanned<Vec<SimDuration>>>,
+    pub flows: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub split: bool,
 }

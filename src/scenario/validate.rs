@@ -80,7 +80,7 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
     }
     let circuit = circuit(ctx, &raw.circuit)?;
     let gateway = gateway(ctx, &raw.gateway)?;
-    let vpn = raw.vpn.as_ref().map(|v| vpn(ctx, v)).transpose()?;
+    let vpn = raw.vpn.as_ref().map(|v| vpn(ctx, v, raw.seed)).transpose()?;
     let end = SimTime::ZERO + duration;
     let mut names = BTreeSet::new();
     let flows = raw
@@ -103,6 +103,7 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
         .map(|e| event(ctx, e, &circuit, vpn.is_some(), end))
         .collect::<R<Vec<_>>>()?;
     events.sort_by_key(|e| e.at);
+    let capture = capture(ctx, &raw.capture, &flows, end)?;
     Ok(Config {
         name,
         description: raw.description,
@@ -118,7 +119,67 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
         report: ReportConfig {
             outage_min: raw.report.outage_min.unwrap_or(SimDuration::from_millis(1)),
         },
+        capture,
     })
+}
+
+fn vlan_id(ctx: &Ctx, v: &Option<Spanned<i64>>, default: u16) -> R<u16> {
+    match v {
+        None => Ok(default),
+        Some(v) => u16::try_from(*v.get_ref())
+            .ok()
+            .filter(|id| (1..=4094).contains(id))
+            .ok_or_else(|| ctx.err(v.span(), format!("VLAN id {} is outside 1..4094", v.get_ref()))),
+    }
+}
+
+fn capture(ctx: &Ctx, c: &RawCapture, flows: &[FlowConfig], end: SimTime) -> R<CaptureConfig> {
+    let taps = match &c.taps {
+        None => CaptureTap::ALL.to_vec(),
+        Some(list) => {
+            let mut taps = list
+                .iter()
+                .map(|t| {
+                    CaptureTap::parse(t.get_ref()).ok_or_else(|| {
+                        let names: Vec<_> = CaptureTap::ALL.iter().map(|t| t.name()).collect();
+                        ctx.err(t.span(), format!("unknown tap `{}`: use {}", t.get_ref(), names.join(", ")))
+                    })
+                })
+                .collect::<R<Vec<_>>>()?;
+            taps.sort();
+            taps.dedup();
+            taps
+        }
+    };
+    let snaplen = match &c.snaplen {
+        None => Snaplen::Auto,
+        Some(s) => match s.get_ref() {
+            RawSnaplen::Text(t) if t == "auto" => Snaplen::Auto,
+            RawSnaplen::Bytes(b) if (14..=262_144).contains(b) => Snaplen::Bytes(*b as u32),
+            _ => return Err(ctx.err(s.span(), "snaplen is \"auto\" or a number of bytes from 14 to 262144")),
+        },
+    };
+    let window = match &c.window {
+        None => None,
+        Some(w) => match w.get_ref().as_slice() {
+            [a, b] if a < b && SimTime::ZERO + *a < end => Some((SimTime::ZERO + *a, SimTime::ZERO + *b)),
+            _ => return Err(ctx.err(w.span(), "window is [start, end] with start < end and start before the scenario's end")),
+        },
+    };
+    let flows = match &c.flows {
+        None => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|n| {
+                    flows
+                        .iter()
+                        .position(|f| &f.name == n.get_ref())
+                        .ok_or_else(|| ctx.err(n.span(), format!("no flow is named `{}`", n.get_ref())))
+                })
+                .collect::<R<Vec<_>>>()?,
+        ),
+    };
+    Ok(CaptureConfig { enabled: c.enabled.unwrap_or(true), taps, snaplen, window, flows, split: c.split })
 }
 
 fn prefixes(ctx: &Ctx, list: &Spanned<Vec<Spanned<String>>>) -> R<Vec<IpNet>> {
@@ -200,7 +261,24 @@ fn circuit(ctx: &Ctx, c: &RawCircuit) -> R<CircuitConfig> {
         latency: l.latency.unwrap_or(DEFAULT_LATENCY),
         queue: l.queue.as_ref().map_or(DEFAULT_QUEUE, |q| *q.get_ref()),
     };
+    let vlan = vlan_id(ctx, &c.vlan, 100)?;
+    let qinq = match c.encapsulation {
+        Some(RawEncapsulation::Qinq) => true,
+        Some(RawEncapsulation::Dot1q) => false,
+        None => c.direct,
+    };
+    let s_tag = vlan_id(ctx, &c.s_tag, 200)?;
+    let s_tags = if qinq {
+        Some([vlan_id(ctx, &c.primary.s_tag, s_tag)?, vlan_id(ctx, &c.secondary.s_tag, s_tag)?])
+    } else {
+        if let Some(t) = c.s_tag.as_ref().or(c.primary.s_tag.as_ref()).or(c.secondary.s_tag.as_ref()) {
+            return Err(ctx.err(t.span(), "an S-tag needs encapsulation = \"qinq\" (or direct = true)"));
+        }
+        None
+    };
     Ok(CircuitConfig {
+        vlan,
+        s_tags,
         bandwidth,
         port_speed,
         mode: match c.mode.unwrap_or(RawMode::ActiveActive) {
@@ -252,7 +330,19 @@ fn gateway(ctx: &Ctx, g: &RawGateway) -> R<GatewayConfig> {
     })
 }
 
-fn vpn(ctx: &Ctx, v: &RawVpn) -> R<VpnConfig> {
+fn parse_key(text: &str) -> Option<[u8; 36]> {
+    let hex = text.strip_prefix("0x").unwrap_or(text);
+    if hex.len() != 72 || !hex.is_ascii() {
+        return None;
+    }
+    let mut key = [0u8; 36];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(key)
+}
+
+fn vpn(ctx: &Ctx, v: &RawVpn, seed: u64) -> R<VpnConfig> {
     let sku = VpnGatewaySku::parse(v.gateway_sku.get_ref()).ok_or_else(|| {
         ctx.err(
             v.gateway_sku.span(),
@@ -296,7 +386,46 @@ fn vpn(ctx: &Ctx, v: &RawVpn) -> R<VpnConfig> {
             ));
         }
     }
+    let path_mtu = v.path_mtu.as_ref().map_or(1500, |m| *m.get_ref());
+    if let Some(m) = &v.path_mtu {
+        if !(576..=9000).contains(&path_mtu) {
+            return Err(ctx.err(m.span(), "the path MTU must be between 576 and 9000 bytes"));
+        }
+    }
+    let sa = |spi: &Option<Spanned<i64>>, key: &Option<Spanned<String>>, label: &str, default_spi: u32| -> R<SaConfig> {
+        let spi = match spi {
+            None => default_spi,
+            Some(s) => u32::try_from(*s.get_ref())
+                .ok()
+                .filter(|v| *v >= 256)
+                .ok_or_else(|| ctx.err(s.span(), "an SPI is a 32-bit number of at least 256 (1 to 255 are reserved)"))?,
+        };
+        let key = match key {
+            None => {
+                use rand::RngCore;
+                let mut k = [0u8; 36];
+                crate::model::network::rng_for(seed, &format!("esp/key/{label}")).fill_bytes(&mut k);
+                k
+            }
+            Some(k) => parse_key(k.get_ref()).ok_or_else(|| {
+                ctx.err(k.span(), "an ESP key is 72 hex digits (a 32-byte AES-256 key, then a 4-byte salt), optionally after 0x")
+            })?,
+        };
+        Ok(SaConfig { spi, key })
+    };
+    let address = |a: &Option<Spanned<String>>, default: [u8; 4]| -> R<std::net::Ipv4Addr> {
+        match a {
+            None => Ok(default.into()),
+            Some(a) => a.get_ref().parse().map_err(|_| ctx.err(a.span(), format!("`{}` is not an IPv4 address", a.get_ref()))),
+        }
+    };
     Ok(VpnConfig {
+        nat_traversal: v.nat_traversal,
+        path_mtu,
+        sa_in: sa(&v.spi_in, &v.key_in, "in", 0x0000_1001)?,
+        sa_out: sa(&v.spi_out, &v.key_out, "out", 0x0000_2001)?,
+        onprem_address: address(&v.onprem_address, [203, 0, 113, 1])?,
+        azure_address: address(&v.azure_address, [198, 51, 100, 1])?,
         sku,
         rate,
         latency: v.latency,

@@ -84,6 +84,7 @@ impl UdpSource {
             wire_len: ip_len,
             hash: self.hash,
             enqueued: now,
+            esp_seq: 0,
         };
         self.seq += 1;
         let bits_ns = 8 * ip_len as u128 * NS_PER_SEC as u128;

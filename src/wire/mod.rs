@@ -1,4 +1,7 @@
 //! Wire formats: the sizes and (with the frame builders) the bytes of what
 //! crosses a modeled link. Nothing here knows about simulation.
 
+pub mod esp;
 pub mod ethernet;
+pub mod frame;
+pub mod payload;

@@ -1,0 +1,221 @@
+//! Building the frames that cross modeled links: Ethernet II with 802.1Q or
+//! QinQ tags, IPv4 or IPv6, UDP with valid checksums, the eremu payload, and
+//! the outer packets of the ESP tunnel. Headers are built by etherparse.
+//!
+//! Captured frames carry no FCS (as a NIC hands them to a capture); the model
+//! counts the FCS in frame sizes, so a captured frame is `frame_len - 4`
+//! bytes, padded to the 60-byte minimum.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use etherparse::{
+    EtherType, Ethernet2Header, IpHeaders, IpNumber, Ipv4Dscp, Ipv4Header, Ipv6FlowLabel, Ipv6Header, PacketBuilder,
+    SingleVlanHeader, VlanId, VlanPcp,
+};
+
+use super::esp::NAT_T_PORT;
+use super::payload::Payload;
+
+pub type Mac = [u8; 6];
+
+/// VLAN tagging of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tags {
+    Untagged,
+    /// One 802.1Q tag (C-tag).
+    Dot1q(u16),
+    /// 802.1ad outer S-tag (EtherType 0x88a8), then the 802.1Q C-tag.
+    QinQ { s_tag: u16, c_tag: u16 },
+}
+
+impl Tags {
+    pub fn count(self) -> u32 {
+        match self {
+            Tags::Untagged => 0,
+            Tags::Dot1q(_) => 1,
+            Tags::QinQ { .. } => 2,
+        }
+    }
+}
+
+/// The UDP packet of a flow.
+#[derive(Debug, Clone, Copy)]
+pub struct UdpSpec {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub dscp: u8,
+}
+
+/// Bytes of the IP and UDP headers for an address family.
+pub fn ip_udp_headers(v4: bool) -> usize {
+    if v4 {
+        20 + 8
+    } else {
+        40 + 8
+    }
+}
+
+/// Smallest Ethernet frame without FCS.
+const MIN_FRAME_NO_FCS: usize = 60;
+
+fn vlan(id: u16, ether_type: EtherType) -> SingleVlanHeader {
+    SingleVlanHeader {
+        pcp: VlanPcp::ZERO,
+        drop_eligible_indicator: false,
+        vlan_id: VlanId::try_new(id).expect("VLAN ids are validated with the scenario"),
+        ether_type,
+    }
+}
+
+/// Appends an Ethernet header with `tags` for a payload of `ether_type`.
+pub fn write_ethernet(src: Mac, dst: Mac, tags: Tags, ether_type: EtherType, out: &mut Vec<u8>) {
+    let outer_type = match tags {
+        Tags::Untagged => ether_type,
+        Tags::Dot1q(_) => EtherType::VLAN_TAGGED_FRAME,
+        Tags::QinQ { .. } => EtherType::PROVIDER_BRIDGING,
+    };
+    out.extend_from_slice(&Ethernet2Header { source: src, destination: dst, ether_type: outer_type }.to_bytes());
+    match tags {
+        Tags::Untagged => {}
+        Tags::Dot1q(c) => out.extend_from_slice(&vlan(c, ether_type).to_bytes()),
+        Tags::QinQ { s_tag, c_tag } => {
+            out.extend_from_slice(&vlan(s_tag, EtherType::VLAN_TAGGED_FRAME).to_bytes());
+            out.extend_from_slice(&vlan(c_tag, ether_type).to_bytes());
+        }
+    }
+}
+
+/// EtherType of an IP packet by its version nibble.
+pub fn ether_type_of(ip: &[u8]) -> EtherType {
+    if ip.first().is_some_and(|b| b >> 4 == 6) {
+        EtherType::IPV6
+    } else {
+        EtherType::IPV4
+    }
+}
+
+/// Pads a frame that starts at `start` in `out` to the Ethernet minimum.
+pub fn pad(out: &mut Vec<u8>, start: usize) {
+    let len = out.len() - start;
+    if len < MIN_FRAME_NO_FCS {
+        out.resize(start + MIN_FRAME_NO_FCS, 0);
+    }
+}
+
+fn ip_header(src: IpAddr, dst: IpAddr, dscp: u8, id: u16) -> IpHeaders {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let mut h = Ipv4Header::new(0, 64, IpNumber::UDP, s.octets(), d.octets()).expect("empty payload fits");
+            h.dscp = Ipv4Dscp::try_new(dscp).expect("DSCP is validated with the scenario");
+            h.identification = id;
+            h.dont_fragment = true;
+            IpHeaders::Ipv4(h, Default::default())
+        }
+        (s, d) => {
+            let to16 = |a: IpAddr| match a {
+                IpAddr::V6(a) => a.octets(),
+                IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+            };
+            IpHeaders::Ipv6(
+                Ipv6Header {
+                    traffic_class: dscp << 2,
+                    flow_label: Ipv6FlowLabel::ZERO,
+                    payload_length: 0,
+                    next_header: IpNumber::UDP,
+                    hop_limit: 64,
+                    source: to16(s),
+                    destination: to16(d),
+                },
+                Default::default(),
+            )
+        }
+    }
+}
+
+/// Appends the IP/UDP packet of `spec`, exactly `ip_len` bytes long, carrying
+/// `payload` then zeros. `ip_len` must leave room for the eremu payload.
+pub fn write_udp_packet(spec: &UdpSpec, ip_len: usize, payload: &Payload, scratch: &mut Vec<u8>, out: &mut Vec<u8>) {
+    let body = ip_len - ip_udp_headers(spec.src.is_ipv4());
+    scratch.clear();
+    scratch.resize(body, 0);
+    payload.emit(scratch);
+    PacketBuilder::ip(ip_header(spec.src, spec.dst, spec.dscp, payload.seq as u16))
+        .udp(spec.src_port, spec.dst_port)
+        .write(out, scratch)
+        .expect("sizes are validated with the scenario");
+}
+
+/// Appends the outer IPv4 packet of the tunnel: ESP directly (protocol 50) or
+/// in UDP 4500 with NAT traversal.
+pub fn write_esp_packet(src: Ipv4Addr, dst: Ipv4Addr, nat_t: bool, esp: &[u8], out: &mut Vec<u8>) {
+    let mut h = Ipv4Header::new(0, 64, IpNumber::ENCAPSULATING_SECURITY_PAYLOAD, src.octets(), dst.octets())
+        .expect("empty payload fits");
+    h.dont_fragment = true;
+    let b = PacketBuilder::ip(IpHeaders::Ipv4(h, Default::default()));
+    if nat_t {
+        b.udp(NAT_T_PORT, NAT_T_PORT).write(out, esp)
+    } else {
+        b.write(out, IpNumber::ENCAPSULATING_SECURITY_PAYLOAD, esp)
+    }
+    .expect("tunnel packets fit");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{SlicedPacket, TransportSlice};
+
+    fn spec(src: &str, dst: &str) -> UdpSpec {
+        UdpSpec { src: src.parse().unwrap(), dst: dst.parse().unwrap(), src_port: 49152, dst_port: 5001, dscp: 46 }
+    }
+
+    #[test]
+    fn qinq_ipv4_frame_parses_with_valid_checksum() {
+        let s = spec("192.168.1.10", "10.1.0.4");
+        let p = Payload { flow: 2, seq: 9, sent_ns: 77 };
+        let mut ip = vec![];
+        write_udp_packet(&s, 1400, &p, &mut vec![], &mut ip);
+        assert_eq!(ip.len(), 1400);
+        let mut f = vec![];
+        write_ethernet([2; 6], [4; 6], Tags::QinQ { s_tag: 200, c_tag: 100 }, ether_type_of(&ip), &mut f);
+        f.extend_from_slice(&ip);
+        assert_eq!(f.len(), 1400 + 14 + 8);
+        assert_eq!(&f[12..14], &[0x88, 0xa8]);
+        assert_eq!(&f[16..18], &[0x81, 0x00]);
+        let parsed = SlicedPacket::from_ethernet(&f).unwrap();
+        let Some(etherparse::NetSlice::Ipv4(v4)) = &parsed.net else { panic!("not IPv4") };
+        assert_eq!(v4.header().dcp().value(), 46);
+        let Some(TransportSlice::Udp(udp)) = parsed.transport else { panic!("not UDP") };
+        let expected = udp.to_header().calc_checksum_ipv4(&v4.header().to_header(), udp.payload()).unwrap();
+        assert_eq!(udp.checksum(), expected);
+        assert_eq!(Payload::parse(udp.payload()), Some(p));
+    }
+
+    #[test]
+    fn ipv6_and_minimum_frames() {
+        let s = spec("fd00::10", "fd01::4");
+        let mut ip = vec![];
+        write_udp_packet(&s, 68, &Payload { flow: 0, seq: 1, sent_ns: 2 }, &mut vec![], &mut ip);
+        assert_eq!(ip.len(), 68);
+        assert_eq!(ip[0] >> 4, 6);
+        let mut f = vec![];
+        write_ethernet([2; 6], [4; 6], Tags::Untagged, ether_type_of(&ip), &mut f);
+        f.extend_from_slice(&ip);
+        pad(&mut f, 0);
+        assert_eq!(f.len(), 82);
+        let mut small = vec![];
+        write_udp_packet(&spec("10.0.0.1", "10.0.0.2"), 48, &Payload { flow: 0, seq: 1, sent_ns: 2 }, &mut vec![], &mut small);
+        let mut f = vec![];
+        write_ethernet([2; 6], [4; 6], Tags::Untagged, ether_type_of(&small), &mut f);
+        f.extend_from_slice(&small);
+        pad(&mut f, 0);
+        // 14 + 48 = 62 bytes: already above the 60-byte minimum.
+        assert_eq!(f.len(), 62);
+        assert!(SlicedPacket::from_ethernet(&f).is_ok());
+        let mut short = vec![1u8; 30];
+        pad(&mut short, 10);
+        assert_eq!(short.len(), 70);
+    }
+}
