@@ -62,13 +62,25 @@ pub fn simulate(cfg: &Config) -> Report {
 /// the tunnel with. Every file appears under its final name only when
 /// complete.
 pub fn run(cfg: &Config, dir: &Path, capture: bool) -> Result<Report, OutputError> {
-    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let started = std::time::Instant::now();
-    let cap = if capture { observe::capture::Capture::start(cfg, dir)? } else { None };
+    let cap = if capture {
+        observe::capture::Capture::start(cfg, dir)?
+    } else {
+        None
+    };
     let capturing = cap.is_some();
     let mut engine = engine::Engine::new(cfg, cap);
     engine.run();
-    let summary = engine.observers.capture.take().map(|c| c.finish()).transpose()?;
+    let summary = engine
+        .observers
+        .capture
+        .take()
+        .map(|c| c.finish())
+        .transpose()?;
     let mut report = Report::build(cfg, &engine, started.elapsed().as_secs_f64());
     report.capture = summary;
     if capturing {

@@ -73,7 +73,10 @@ fn run(
                 println!("capture: {}", out.join(f).display());
             }
             if cfg.vpn.is_some() {
-                println!("esp_sa: {} (Wireshark ESP SA table; see README)", out.join("esp_sa").display());
+                println!(
+                    "esp_sa: {} (Wireshark ESP SA table; see README)",
+                    out.join("esp_sa").display()
+                );
             }
         }
     }

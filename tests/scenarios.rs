@@ -318,7 +318,10 @@ link = "secondary"
 
 #[test]
 fn tunnel_mtu_and_path_mtu_drop_what_does_not_fit() {
-    let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/failover-to-vpn.toml")).unwrap();
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/failover-to-vpn.toml"),
+    )
+    .unwrap();
     // 1450-byte packets exceed the tunnel's inner MTU of 1400: once both circuit
     // links are down (6 s to 8 s) every packet is dropped with cause `mtu`.
     let big = base.replace("size = 1400", "size = 1450");
@@ -329,13 +332,19 @@ fn tunnel_mtu_and_path_mtu_drop_what_does_not_fit() {
     assert_eq!(r.links["vpn"]["in"].hop.tx_packets, 0);
     // 1400 bytes fit the tunnel, but with NAT-T the outer packet is 1400 + 64
     // = 1464 bytes: a 1460-byte Internet path MTU drops them, 1464 carries them.
-    let natt = base.replace("mtu = 1400", "mtu = 1400\nnat_traversal = true\npath_mtu = 1460");
+    let natt = base.replace(
+        "mtu = 1400",
+        "mtu = 1400\nnat_traversal = true\npath_mtu = 1460",
+    );
     let r = simulate(&scenario::parse("natt.toml", &natt).unwrap());
     assert!(r.flows["backup"].drops["mtu"] > 100_000);
     let fits = natt.replace("path_mtu = 1460", "path_mtu = 1464");
     let r = simulate(&scenario::parse("fits.toml", &fits).unwrap());
     assert!(!r.flows["backup"].drops.contains_key("mtu"));
-    assert_eq!(r.links["vpn"]["in"].hop.tx_bytes, r.links["vpn"]["in"].hop.tx_packets * 1464);
+    assert_eq!(
+        r.links["vpn"]["in"].hop.tx_bytes,
+        r.links["vpn"]["in"].hop.tx_packets * 1464
+    );
 }
 
 #[test]
@@ -346,7 +355,10 @@ fn captures_are_byte_identical_across_runs() {
     let b = eremu::run(&cfg, &dir.path().join("b"), true).unwrap();
     assert_eq!(a.to_json(true), b.to_json(true));
     for f in ["capture.pcapng", "esp_sa", "report.json"] {
-        let (x, y) = (std::fs::read(dir.path().join("a").join(f)).unwrap(), std::fs::read(dir.path().join("b").join(f)).unwrap());
+        let (x, y) = (
+            std::fs::read(dir.path().join("a").join(f)).unwrap(),
+            std::fs::read(dir.path().join("b").join(f)).unwrap(),
+        );
         if f == "report.json" {
             continue; // differs in engine.wall_seconds only, compared above
         }
@@ -354,10 +366,13 @@ fn captures_are_byte_identical_across_runs() {
     }
     assert!(a.capture.unwrap().frames["vpn-internet"] > 0);
     // No temporary files are left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("a")).unwrap().filter_map(|e| {
-        let n = e.unwrap().file_name().to_string_lossy().into_owned();
-        n.ends_with(".partial").then_some(n)
-    }).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("a"))
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().to_string_lossy().into_owned();
+            n.ends_with(".partial").then_some(n)
+        })
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -369,7 +384,14 @@ fn split_capture_writes_one_file_per_tap() {
     let dir = tempfile::tempdir().unwrap();
     let r = eremu::run(&cfg, dir.path(), true).unwrap();
     let c = r.capture.unwrap();
-    assert_eq!(c.files, ["primary-msee.pcapng", "secondary-msee.pcapng", "drops.pcapng"]);
+    assert_eq!(
+        c.files,
+        [
+            "primary-msee.pcapng",
+            "secondary-msee.pcapng",
+            "drops.pcapng"
+        ]
+    );
     for f in &c.files {
         assert!(dir.path().join(f).metadata().unwrap().len() > 0);
     }

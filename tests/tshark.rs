@@ -12,9 +12,15 @@ use eremu::scenario;
 use eremu::Report;
 
 fn have_tshark() -> bool {
-    let found = Command::new("tshark").arg("-v").output().is_ok_and(|o| o.status.success());
+    let found = Command::new("tshark")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
-        assert!(std::env::var_os("EREMU_REQUIRE_TSHARK").is_none(), "tshark is required (EREMU_REQUIRE_TSHARK is set)");
+        assert!(
+            std::env::var_os("EREMU_REQUIRE_TSHARK").is_none(),
+            "tshark is required (EREMU_REQUIRE_TSHARK is set)"
+        );
         eprintln!("SKIPPED: tshark is not installed (apt-get install -y tshark)");
     }
     found
@@ -25,17 +31,32 @@ fn tshark(conf: &Path, file: &Path, args: &[&str]) -> String {
     let out = Command::new("tshark")
         .env("XDG_CONFIG_HOME", conf)
         .env("HOME", conf)
-        .args(["-o", "udp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-r"])
+        .args([
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-r",
+        ])
         .arg(file)
         .args(args)
         .output()
         .expect("tshark runs");
-    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 fn scenario_text(name: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(format!("{name}.toml"))).unwrap()
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(format!("{name}.toml")),
+    )
+    .unwrap()
 }
 
 /// Runs scenario text with capture into a fresh directory.
@@ -49,7 +70,11 @@ fn run(text: &str) -> (tempfile::TempDir, PathBuf, Report) {
 
 /// Removes the `[capture]` window so the whole run is captured.
 fn whole_run(text: &str) -> String {
-    text.lines().filter(|l| !l.starts_with("window")).collect::<Vec<_>>().join("\n") + "\n"
+    text.lines()
+        .filter(|l| !l.starts_with("window"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 fn count_by(lines: &str) -> BTreeMap<String, u64> {
@@ -61,8 +86,25 @@ fn count_by(lines: &str) -> BTreeMap<String, u64> {
 }
 
 fn no_errors(conf: &Path, file: &Path) {
-    let bad = tshark(conf, file, &["-Y", "_ws.malformed || _ws.expert.severity >= 0x00600000", "-T", "fields", "-e", "frame.number", "-e", "_ws.expert.message"]);
-    assert!(bad.trim().is_empty(), "frames with warnings or errors:\n{}", &bad[..bad.len().min(2000)]);
+    let bad = tshark(
+        conf,
+        file,
+        &[
+            "-Y",
+            "_ws.malformed || _ws.expert.severity >= 0x00600000",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "_ws.expert.message",
+        ],
+    );
+    assert!(
+        bad.trim().is_empty(),
+        "frames with warnings or errors:\n{}",
+        &bad[..bad.len().min(2000)]
+    );
 }
 
 #[test]
@@ -70,12 +112,30 @@ fn shipped_scenarios_dissect_without_warnings() {
     if !have_tshark() {
         return;
     }
-    for name in ["steady-1g", "oversubscribed", "failover-to-vpn", "direct-100g", "ipv6-dual-stack"] {
+    for name in [
+        "steady-1g",
+        "oversubscribed",
+        "failover-to-vpn",
+        "direct-100g",
+        "ipv6-dual-stack",
+    ] {
         let (dir, out, report) = run(&scenario_text(name));
         let file = out.join("capture.pcapng");
         no_errors(dir.path(), &file);
-        let tshark_counts = count_by(&tshark(dir.path(), &file, &["-T", "fields", "-e", "frame.interface_name"]));
-        let written: BTreeMap<_, _> = report.capture.as_ref().unwrap().frames.iter().filter(|(_, n)| **n > 0).map(|(k, v)| (k.clone(), *v)).collect();
+        let tshark_counts = count_by(&tshark(
+            dir.path(),
+            &file,
+            &["-T", "fields", "-e", "frame.interface_name"],
+        ));
+        let written: BTreeMap<_, _> = report
+            .capture
+            .as_ref()
+            .unwrap()
+            .frames
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         assert_eq!(tshark_counts, written, "{name}");
     }
 }
@@ -84,13 +144,24 @@ fn shipped_scenarios_dissect_without_warnings() {
 fn expected_taps(r: &Report) -> BTreeMap<String, u64> {
     let mut m: BTreeMap<String, u64> = BTreeMap::new();
     for f in r.flows.values() {
-        let (sent_tap, recv_tap) = if f.direction == "in" { ("onprem-ce", "azure-gw") } else { ("azure-gw", "onprem-ce") };
+        let (sent_tap, recv_tap) = if f.direction == "in" {
+            ("onprem-ce", "azure-gw")
+        } else {
+            ("azure-gw", "onprem-ce")
+        };
         *m.entry(sent_tap.into()).or_default() += f.sent_packets;
         *m.entry(recv_tap.into()).or_default() += f.received_packets;
     }
-    for (link, tap) in [("primary", "primary-msee"), ("secondary", "secondary-msee"), ("vpn", "vpn-internet")] {
+    for (link, tap) in [
+        ("primary", "primary-msee"),
+        ("secondary", "secondary-msee"),
+        ("vpn", "vpn-internet"),
+    ] {
         if let Some(dirs) = r.links.get(link) {
-            *m.entry(tap.into()).or_default() += dirs.values().map(|l| l.hop.rx_packets.unwrap()).sum::<u64>();
+            *m.entry(tap.into()).or_default() += dirs
+                .values()
+                .map(|l| l.hop.rx_packets.unwrap())
+                .sum::<u64>();
         }
     }
     m.insert("drops".into(), r.drops.values().sum());
@@ -104,7 +175,8 @@ fn frame_counts_per_tap_match_the_report_and_drops_say_why() {
         return;
     }
     // Small rates keep the whole-run captures small.
-    let failover = whole_run(&scenario_text("failover-to-vpn")).replace("rate = \"600Mbps\"", "rate = \"10Mbps\"");
+    let failover = whole_run(&scenario_text("failover-to-vpn"))
+        .replace("rate = \"600Mbps\"", "rate = \"10Mbps\"");
     let policed = whole_run(&scenario_text("oversubscribed"))
         .replace("bandwidth = \"1Gbps\"", "bandwidth = \"50Mbps\"")
         .replace("rate = \"1.5Gbps\"", "rate = \"75Mbps\"")
@@ -113,11 +185,26 @@ fn frame_counts_per_tap_match_the_report_and_drops_say_why() {
         let (dir, out, report) = run(&text);
         let file = out.join("capture.pcapng");
         no_errors(dir.path(), &file);
-        let counts = count_by(&tshark(dir.path(), &file, &["-T", "fields", "-e", "frame.interface_name"]));
+        let counts = count_by(&tshark(
+            dir.path(),
+            &file,
+            &["-T", "fields", "-e", "frame.interface_name"],
+        ));
         assert_eq!(counts, expected_taps(&report), "{}", report.scenario);
         // Every dropped frame carries "cause@place", and their counts are the
         // report's `drops` exactly.
-        let comments = count_by(&tshark(dir.path(), &file, &["-Y", "frame.interface_name == \"drops\"", "-T", "fields", "-e", "frame.comment"]));
+        let comments = count_by(&tshark(
+            dir.path(),
+            &file,
+            &[
+                "-Y",
+                "frame.interface_name == \"drops\"",
+                "-T",
+                "fields",
+                "-e",
+                "frame.comment",
+            ],
+        ));
         assert_eq!(comments, report.drops, "{}", report.scenario);
         assert!(!report.drops.is_empty());
     }
@@ -135,20 +222,51 @@ fn vlan_and_qinq_tags_are_as_configured() {
         count_by(&tshark(
             dir.path(),
             &file,
-            &["-Y", "frame.interface_name == \"primary-msee\"", "-T", "fields", "-e", "eth.type", "-e", "ieee8021ad.id", "-e", "vlan.id"],
+            &[
+                "-Y",
+                "frame.interface_name == \"primary-msee\"",
+                "-T",
+                "fields",
+                "-e",
+                "eth.type",
+                "-e",
+                "ieee8021ad.id",
+                "-e",
+                "vlan.id",
+            ],
         ))
     };
     // Private peering: one 802.1Q tag with the peering's VLAN.
-    let dot1q = fields(&scenario_text("steady-1g").replace("mode = \"active-active\"", "mode = \"active-active\"\nvlan = 412"));
-    assert_eq!(dot1q.keys().collect::<Vec<_>>(), ["0x8100\t\t412"], "{dot1q:?}");
+    let dot1q = fields(&scenario_text("steady-1g").replace(
+        "mode = \"active-active\"",
+        "mode = \"active-active\"\nvlan = 412",
+    ));
+    assert_eq!(
+        dot1q.keys().collect::<Vec<_>>(),
+        ["0x8100\t\t412"],
+        "{dot1q:?}"
+    );
     // ExpressRoute Direct: QinQ, outer S-tag 0x88a8, inner C-tag.
-    let qinq = fields(&scenario_text("direct-100g").replace("direct = true", "direct = true\nvlan = 100\ns_tag = 3001"));
-    assert_eq!(qinq.keys().collect::<Vec<_>>(), ["0x88a8\t3001\t100"], "{qinq:?}");
+    let qinq = fields(
+        &scenario_text("direct-100g")
+            .replace("direct = true", "direct = true\nvlan = 100\ns_tag = 3001"),
+    );
+    assert_eq!(
+        qinq.keys().collect::<Vec<_>>(),
+        ["0x88a8\t3001\t100"],
+        "{qinq:?}"
+    );
     // Provider QinQ with an outer tag per link.
     let provider = scenario_text("steady-1g")
-        .replace("mode = \"active-active\"", "mode = \"active-active\"\nencapsulation = \"qinq\"\nvlan = 150")
+        .replace(
+            "mode = \"active-active\"",
+            "mode = \"active-active\"\nencapsulation = \"qinq\"\nvlan = 150",
+        )
         .replace("latency = \"2ms\"", "latency = \"2ms\"\ns_tag = 15");
-    assert_eq!(fields(&provider).keys().collect::<Vec<_>>(), ["0x88a8\t15\t150"]);
+    assert_eq!(
+        fields(&provider).keys().collect::<Vec<_>>(),
+        ["0x88a8\t15\t150"]
+    );
 }
 
 /// Writes the `esp_sa` file where Wireshark looks for it (the personal
@@ -157,7 +275,11 @@ fn install_esp_sa(conf: &Path, out: &Path) {
     let ws = conf.join("wireshark");
     std::fs::create_dir_all(&ws).unwrap();
     std::fs::copy(out.join("esp_sa"), ws.join("esp_sa")).unwrap();
-    std::fs::write(ws.join("preferences"), "esp.enable_encryption_decode: TRUE\n").unwrap();
+    std::fs::write(
+        ws.join("preferences"),
+        "esp.enable_encryption_decode: TRUE\n",
+    )
+    .unwrap();
 }
 
 #[test]
@@ -165,7 +287,10 @@ fn esp_decrypts_with_the_written_sa_file() {
     if !have_tshark() {
         return;
     }
-    for (name, inner_port_field, nat_t) in [("failover-to-vpn", "udp.dstport", false), ("ipv6-dual-stack", "udp.dstport", true)] {
+    for (name, inner_port_field, nat_t) in [
+        ("failover-to-vpn", "udp.dstport", false),
+        ("ipv6-dual-stack", "udp.dstport", true),
+    ] {
         let (dir, out, report) = run(&scenario_text(name));
         install_esp_sa(dir.path(), &out);
         let file = out.join("capture.pcapng");
@@ -173,7 +298,22 @@ fn esp_decrypts_with_the_written_sa_file() {
         let rows = tshark(
             dir.path(),
             &file,
-            &["-Y", "frame.interface_name == \"vpn-internet\"", "-T", "fields", "-E", "occurrence=l", "-e", "esp.spi", "-e", "esp.sequence", "-e", inner_port_field, "-e", "data.data"],
+            &[
+                "-Y",
+                "frame.interface_name == \"vpn-internet\"",
+                "-T",
+                "fields",
+                "-E",
+                "occurrence=l",
+                "-e",
+                "esp.spi",
+                "-e",
+                "esp.sequence",
+                "-e",
+                inner_port_field,
+                "-e",
+                "data.data",
+            ],
         );
         let flows: Vec<_> = report.flows.keys().collect();
         let mut n = 0;
@@ -193,7 +333,20 @@ fn esp_decrypts_with_the_written_sa_file() {
         }
         assert!(n > 100, "{name}: only {n} tunnel frames");
         if nat_t {
-            let ports = count_by(&tshark(dir.path(), &file, &["-Y", "frame.interface_name == \"vpn-internet\"", "-T", "fields", "-E", "occurrence=f", "-e", "udp.port"]));
+            let ports = count_by(&tshark(
+                dir.path(),
+                &file,
+                &[
+                    "-Y",
+                    "frame.interface_name == \"vpn-internet\"",
+                    "-T",
+                    "fields",
+                    "-E",
+                    "occurrence=f",
+                    "-e",
+                    "udp.port",
+                ],
+            ));
             assert_eq!(ports.keys().collect::<Vec<_>>(), ["4500"]);
         }
     }
@@ -204,13 +357,32 @@ fn latency_from_the_capture_matches_the_report() {
     if !have_tshark() {
         return;
     }
-    let text = whole_run(&scenario_text("steady-1g")).replace("duration = \"10s\"", "duration = \"300ms\"");
+    let text = whole_run(&scenario_text("steady-1g"))
+        .replace("duration = \"10s\"", "duration = \"300ms\"");
     let (dir, out, report) = run(&text);
     let file = out.join("capture.pcapng");
     // udp.payload: the raw payload, whatever a heuristic dissector makes of it.
-    let rows = tshark(dir.path(), &file, &["-T", "fields", "-e", "frame.interface_name", "-e", "frame.time_epoch", "-e", "udp.payload"]);
+    let rows = tshark(
+        dir.path(),
+        &file,
+        &[
+            "-T",
+            "fields",
+            "-e",
+            "frame.interface_name",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "udp.payload",
+        ],
+    );
     // Payload flow ids index the scenario's [[flows]] in file order.
-    let names: Vec<_> = scenario::parse("t.toml", &text).unwrap().flows.iter().map(|f| f.name.clone()).collect();
+    let names: Vec<_> = scenario::parse("t.toml", &text)
+        .unwrap()
+        .flows
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
     let mut latencies: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for row in rows.lines() {
         let cols: Vec<_> = row.split('\t').collect();
@@ -218,14 +390,25 @@ fn latency_from_the_capture_matches_the_report() {
         let flow = &names[u32::from_str_radix(&data[..8], 16).unwrap() as usize];
         let f = &report.flows[flow];
         // The delivery tap: Azure's side for inbound flows, on-premises for outbound.
-        let delivery = if f.direction == "in" { "azure-gw" } else { "onprem-ce" };
+        let delivery = if f.direction == "in" {
+            "azure-gw"
+        } else {
+            "onprem-ce"
+        };
         let sent_ns = u64::from_str_radix(&data[24..40], 16).unwrap();
         let (secs, frac) = cols[1].split_once('.').unwrap();
-        let ts = secs.parse::<u64>().unwrap() * 1_000_000_000 + format!("{frac:0<9}")[..9].parse::<u64>().unwrap();
-        let (epoch, rel) = (EPOCH_UNIX_SECS * 1_000_000_000, ts - EPOCH_UNIX_SECS * 1_000_000_000);
+        let ts = secs.parse::<u64>().unwrap() * 1_000_000_000
+            + format!("{frac:0<9}")[..9].parse::<u64>().unwrap();
+        let (epoch, rel) = (
+            EPOCH_UNIX_SECS * 1_000_000_000,
+            ts - EPOCH_UNIX_SECS * 1_000_000_000,
+        );
         assert!(ts >= epoch);
         if cols[0] == delivery {
-            latencies.entry(flow.clone()).or_default().push(rel - sent_ns);
+            latencies
+                .entry(flow.clone())
+                .or_default()
+                .push(rel - sent_ns);
         }
     }
     for (flow, mut l) in latencies {
@@ -233,7 +416,11 @@ fn latency_from_the_capture_matches_the_report() {
         let f = &report.flows[&flow];
         assert_eq!(l.len() as u64, f.received_packets, "{flow}");
         let p50 = l[(l.len() - 1) / 2];
-        assert!(p50.abs_diff(f.latency_ns.p50) <= 1_000, "{flow}: capture p50 {p50} ns, report {}", f.latency_ns.p50);
+        assert!(
+            p50.abs_diff(f.latency_ns.p50) <= 1_000,
+            "{flow}: capture p50 {p50} ns, report {}",
+            f.latency_ns.p50
+        );
         assert_eq!(l[0], f.latency_ns.min, "{flow}");
         assert_eq!(*l.last().unwrap(), f.latency_ns.max, "{flow}");
     }

@@ -81,7 +81,10 @@ impl Engine {
             events: cfg.events.clone(),
             heap,
             link_scheduled: [None; 6],
-            observers: Observers { metrics: Metrics::new(cfg), capture },
+            observers: Observers {
+                metrics: Metrics::new(cfg),
+                capture,
+            },
             counters: EngineCounters::default(),
         }
     }

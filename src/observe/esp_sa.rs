@@ -13,11 +13,15 @@ pub const AUTHENTICATION: &str = "NULL";
 /// One line per direction: protocol, source, destination, SPI, encryption
 /// algorithm and key, authentication algorithm and key.
 pub fn render(vpn: &VpnConfig) -> String {
-    let line = |src: std::net::Ipv4Addr, dst: std::net::Ipv4Addr, sa: &crate::scenario::SaConfig| {
+    let line = |src: std::net::Ipv4Addr,
+                dst: std::net::Ipv4Addr,
+                sa: &crate::scenario::SaConfig| {
         let key = SecurityAssociation::new(sa.spi, sa.key).key_hex();
         format!("\"IPv4\",\"{src}\",\"{dst}\",\"{:#010x}\",\"{ENCRYPTION}\",\"{key}\",\"{AUTHENTICATION}\",\"\"\n", sa.spi)
     };
-    let mut out = String::from("# eremu: ESP security associations for Wireshark (copy to <profile>/esp_sa)\n");
+    let mut out = String::from(
+        "# eremu: ESP security associations for Wireshark (copy to <profile>/esp_sa)\n",
+    );
     out += &line(vpn.onprem_address, vpn.azure_address, &vpn.sa_in);
     out += &line(vpn.azure_address, vpn.onprem_address, &vpn.sa_out);
     out

@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod esp_sa;
+pub mod frames;
 pub mod metrics;
 pub mod report;
 pub mod summary;

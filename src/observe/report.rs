@@ -159,7 +159,6 @@ fn hop(h: &HopStats, link: bool) -> HopReport {
     }
 }
 
-
 impl Report {
     pub fn build(cfg: &Config, engine: &Engine, wall_seconds: f64) -> Report {
         let m: &Metrics = &engine.observers.metrics;
@@ -168,7 +167,9 @@ impl Report {
         let mut links: BTreeMap<String, BTreeMap<String, LinkReport>> = BTreeMap::new();
         let mut drops = BTreeMap::new();
         for (&(place, cause), &n) in &m.drop_sites {
-            *drops.entry(format!("{}@{}", cause.as_str(), drop_place(place, cause))).or_insert(0) += n;
+            *drops
+                .entry(format!("{}@{}", cause.as_str(), drop_place(place, cause)))
+                .or_insert(0) += n;
         }
         for (path, dir, link) in engine.network().links() {
             let s = &m.links[path as usize * 2 + dir as usize];

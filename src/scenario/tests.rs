@@ -179,26 +179,80 @@ fn missing_file() {
 
 #[test]
 fn bad_vlan_key_and_spi_are_refused() {
-    let with_circuit = |extra: &str| GOOD.replacen("mode = \"active-active\"", &format!("mode = \"active-active\"\n{extra}"), 1);
+    let with_circuit = |extra: &str| {
+        GOOD.replacen(
+            "mode = \"active-active\"",
+            &format!("mode = \"active-active\"\n{extra}"),
+            1,
+        )
+    };
     for (text, needle) in [
         (with_circuit("vlan = 4095"), "circuit.vlan"),
         (with_circuit("vlan = 0"), "circuit.vlan"),
         (with_circuit("s_tag = 5"), "circuit.s_tag"),
-        (with_circuit("encapsulation = \"qinq\"\ns_tag = 9999"), "circuit.s_tag"),
-        (GOOD.replacen("mtu = 1400", "mtu = 1400\nspi_in = 255", 1), "vpn.spi_in"),
-        (GOOD.replacen("mtu = 1400", "mtu = 1400\nspi_out = 4294967296", 1), "vpn.spi_out"),
-        (GOOD.replacen("mtu = 1400", "mtu = 1400\nkey_in = \"0x0011\"", 1), "vpn.key_in"),
-        (GOOD.replacen("mtu = 1400", &format!("mtu = 1400\nkey_out = \"{}\"", "zz".repeat(36)), 1), "vpn.key_out"),
-        (GOOD.replacen("mtu = 1400", "mtu = 1400\npath_mtu = 100", 1), "vpn.path_mtu"),
-        (GOOD.replacen("[capture]", "[capture]\ntaps = [\"nowhere\"]", 1), "capture.taps[0]"),
-        (GOOD.replacen("window = [\"5.995s\", \"6.02s\"]", "window = [\"5s\", \"1s\"]", 1), "capture.window"),
-        (GOOD.replacen("[capture]", "[capture]\nflows = [\"nobody\"]", 1), "capture.flows[0]"),
-        (GOOD.replacen("[capture]", "[capture]\nsnaplen = 3", 1), "capture.snaplen"),
+        (
+            with_circuit("encapsulation = \"qinq\"\ns_tag = 9999"),
+            "circuit.s_tag",
+        ),
+        (
+            GOOD.replacen("mtu = 1400", "mtu = 1400\nspi_in = 255", 1),
+            "vpn.spi_in",
+        ),
+        (
+            GOOD.replacen("mtu = 1400", "mtu = 1400\nspi_out = 4294967296", 1),
+            "vpn.spi_out",
+        ),
+        (
+            GOOD.replacen("mtu = 1400", "mtu = 1400\nkey_in = \"0x0011\"", 1),
+            "vpn.key_in",
+        ),
+        (
+            GOOD.replacen(
+                "mtu = 1400",
+                &format!("mtu = 1400\nkey_out = \"{}\"", "zz".repeat(36)),
+                1,
+            ),
+            "vpn.key_out",
+        ),
+        (
+            GOOD.replacen("mtu = 1400", "mtu = 1400\npath_mtu = 100", 1),
+            "vpn.path_mtu",
+        ),
+        (
+            GOOD.replacen("[capture]", "[capture]\ntaps = [\"nowhere\"]", 1),
+            "capture.taps[0]",
+        ),
+        (
+            GOOD.replacen(
+                "window = [\"5.995s\", \"6.02s\"]",
+                "window = [\"5s\", \"1s\"]",
+                1,
+            ),
+            "capture.window",
+        ),
+        (
+            GOOD.replacen("[capture]", "[capture]\nflows = [\"nobody\"]", 1),
+            "capture.flows[0]",
+        ),
+        (
+            GOOD.replacen("[capture]", "[capture]\nsnaplen = 3", 1),
+            "capture.snaplen",
+        ),
     ] {
         let e = parse("bad.toml", &text).expect_err(needle).to_string();
-        assert!(e.contains(needle) && e.starts_with("bad.toml:"), "{needle}: {e}");
+        assert!(
+            e.contains(needle) && e.starts_with("bad.toml:"),
+            "{needle}: {e}"
+        );
     }
-    let good_key = GOOD.replacen("mtu = 1400", &format!("mtu = 1400\nspi_in = 4096\nkey_in = \"0x{}\"", "ab".repeat(36)), 1);
+    let good_key = GOOD.replacen(
+        "mtu = 1400",
+        &format!(
+            "mtu = 1400\nspi_in = 4096\nkey_in = \"0x{}\"",
+            "ab".repeat(36)
+        ),
+        1,
+    );
     let cfg = parse("ok.toml", &good_key).unwrap();
     assert_eq!(cfg.vpn.unwrap().sa_in.spi, 4096);
     assert_eq!(cfg.vpn.unwrap().sa_in.key, [0xab; 36]);

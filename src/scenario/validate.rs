@@ -80,7 +80,11 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
     }
     let circuit = circuit(ctx, &raw.circuit)?;
     let gateway = gateway(ctx, &raw.gateway)?;
-    let vpn = raw.vpn.as_ref().map(|v| vpn(ctx, v, raw.seed)).transpose()?;
+    let vpn = raw
+        .vpn
+        .as_ref()
+        .map(|v| vpn(ctx, v, raw.seed))
+        .transpose()?;
     let end = SimTime::ZERO + duration;
     let mut names = BTreeSet::new();
     let flows = raw
@@ -129,7 +133,12 @@ fn vlan_id(ctx: &Ctx, v: &Option<Spanned<i64>>, default: u16) -> R<u16> {
         Some(v) => u16::try_from(*v.get_ref())
             .ok()
             .filter(|id| (1..=4094).contains(id))
-            .ok_or_else(|| ctx.err(v.span(), format!("VLAN id {} is outside 1..4094", v.get_ref()))),
+            .ok_or_else(|| {
+                ctx.err(
+                    v.span(),
+                    format!("VLAN id {} is outside 1..4094", v.get_ref()),
+                )
+            }),
     }
 }
 
@@ -142,7 +151,10 @@ fn capture(ctx: &Ctx, c: &RawCapture, flows: &[FlowConfig], end: SimTime) -> R<C
                 .map(|t| {
                     CaptureTap::parse(t.get_ref()).ok_or_else(|| {
                         let names: Vec<_> = CaptureTap::ALL.iter().map(|t| t.name()).collect();
-                        ctx.err(t.span(), format!("unknown tap `{}`: use {}", t.get_ref(), names.join(", ")))
+                        ctx.err(
+                            t.span(),
+                            format!("unknown tap `{}`: use {}", t.get_ref(), names.join(", ")),
+                        )
                     })
                 })
                 .collect::<R<Vec<_>>>()?;
@@ -156,16 +168,27 @@ fn capture(ctx: &Ctx, c: &RawCapture, flows: &[FlowConfig], end: SimTime) -> R<C
         Some(s) => match s.get_ref() {
             RawSnaplen::Text(t) if t == "auto" => Snaplen::Auto,
             RawSnaplen::Bytes(b) if (14..=262_144).contains(b) => Snaplen::Bytes(*b as u32),
-            _ => return Err(ctx.err(s.span(), "snaplen is \"auto\" or a number of bytes from 14 to 262144")),
+            _ => {
+                return Err(ctx.err(
+                    s.span(),
+                    "snaplen is \"auto\" or a number of bytes from 14 to 262144",
+                ))
+            }
         },
     };
-    let window = match &c.window {
-        None => None,
-        Some(w) => match w.get_ref().as_slice() {
-            [a, b] if a < b && SimTime::ZERO + *a < end => Some((SimTime::ZERO + *a, SimTime::ZERO + *b)),
-            _ => return Err(ctx.err(w.span(), "window is [start, end] with start < end and start before the scenario's end")),
-        },
-    };
+    let window =
+        match &c.window {
+            None => None,
+            Some(w) => match w.get_ref().as_slice() {
+                [a, b] if a < b && SimTime::ZERO + *a < end => {
+                    Some((SimTime::ZERO + *a, SimTime::ZERO + *b))
+                }
+                _ => return Err(ctx.err(
+                    w.span(),
+                    "window is [start, end] with start < end and start before the scenario's end",
+                )),
+            },
+        };
     let flows = match &c.flows {
         None => None,
         Some(list) => Some(
@@ -174,12 +197,21 @@ fn capture(ctx: &Ctx, c: &RawCapture, flows: &[FlowConfig], end: SimTime) -> R<C
                     flows
                         .iter()
                         .position(|f| &f.name == n.get_ref())
-                        .ok_or_else(|| ctx.err(n.span(), format!("no flow is named `{}`", n.get_ref())))
+                        .ok_or_else(|| {
+                            ctx.err(n.span(), format!("no flow is named `{}`", n.get_ref()))
+                        })
                 })
                 .collect::<R<Vec<_>>>()?,
         ),
     };
-    Ok(CaptureConfig { enabled: c.enabled.unwrap_or(true), taps, snaplen, window, flows, split: c.split })
+    Ok(CaptureConfig {
+        enabled: c.enabled.unwrap_or(true),
+        taps,
+        snaplen,
+        window,
+        flows,
+        split: c.split,
+    })
 }
 
 fn prefixes(ctx: &Ctx, list: &Spanned<Vec<Spanned<String>>>) -> R<Vec<IpNet>> {
@@ -269,10 +301,21 @@ fn circuit(ctx: &Ctx, c: &RawCircuit) -> R<CircuitConfig> {
     };
     let s_tag = vlan_id(ctx, &c.s_tag, 200)?;
     let s_tags = if qinq {
-        Some([vlan_id(ctx, &c.primary.s_tag, s_tag)?, vlan_id(ctx, &c.secondary.s_tag, s_tag)?])
+        Some([
+            vlan_id(ctx, &c.primary.s_tag, s_tag)?,
+            vlan_id(ctx, &c.secondary.s_tag, s_tag)?,
+        ])
     } else {
-        if let Some(t) = c.s_tag.as_ref().or(c.primary.s_tag.as_ref()).or(c.secondary.s_tag.as_ref()) {
-            return Err(ctx.err(t.span(), "an S-tag needs encapsulation = \"qinq\" (or direct = true)"));
+        if let Some(t) = c
+            .s_tag
+            .as_ref()
+            .or(c.primary.s_tag.as_ref())
+            .or(c.secondary.s_tag.as_ref())
+        {
+            return Err(ctx.err(
+                t.span(),
+                "an S-tag needs encapsulation = \"qinq\" (or direct = true)",
+            ));
         }
         None
     };
@@ -392,13 +435,22 @@ fn vpn(ctx: &Ctx, v: &RawVpn, seed: u64) -> R<VpnConfig> {
             return Err(ctx.err(m.span(), "the path MTU must be between 576 and 9000 bytes"));
         }
     }
-    let sa = |spi: &Option<Spanned<i64>>, key: &Option<Spanned<String>>, label: &str, default_spi: u32| -> R<SaConfig> {
+    let sa = |spi: &Option<Spanned<i64>>,
+              key: &Option<Spanned<String>>,
+              label: &str,
+              default_spi: u32|
+     -> R<SaConfig> {
         let spi = match spi {
             None => default_spi,
             Some(s) => u32::try_from(*s.get_ref())
                 .ok()
                 .filter(|v| *v >= 256)
-                .ok_or_else(|| ctx.err(s.span(), "an SPI is a 32-bit number of at least 256 (1 to 255 are reserved)"))?,
+                .ok_or_else(|| {
+                    ctx.err(
+                        s.span(),
+                        "an SPI is a 32-bit number of at least 256 (1 to 255 are reserved)",
+                    )
+                })?,
         };
         let key = match key {
             None => {
@@ -416,7 +468,12 @@ fn vpn(ctx: &Ctx, v: &RawVpn, seed: u64) -> R<VpnConfig> {
     let address = |a: &Option<Spanned<String>>, default: [u8; 4]| -> R<std::net::Ipv4Addr> {
         match a {
             None => Ok(default.into()),
-            Some(a) => a.get_ref().parse().map_err(|_| ctx.err(a.span(), format!("`{}` is not an IPv4 address", a.get_ref()))),
+            Some(a) => a.get_ref().parse().map_err(|_| {
+                ctx.err(
+                    a.span(),
+                    format!("`{}` is not an IPv4 address", a.get_ref()),
+                )
+            }),
         }
     };
     Ok(VpnConfig {

@@ -67,12 +67,20 @@ pub fn overhead(inner_len: usize) -> usize {
 impl SecurityAssociation {
     pub fn new(spi: u32, key_material: [u8; KEY_MATERIAL]) -> Self {
         let cipher = Aes256Gcm::new_from_slice(&key_material[..32]).expect("32-byte key");
-        SecurityAssociation { spi, key_material, cipher }
+        SecurityAssociation {
+            spi,
+            key_material,
+            cipher,
+        }
     }
 
     /// Key and salt as Wireshark's ESP SA table wants them: `0x` and 72 hex digits.
     pub fn key_hex(&self) -> String {
-        let hex: String = self.key_material.iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = self
+            .key_material
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         format!("0x{hex}")
     }
 
@@ -114,13 +122,21 @@ impl SecurityAssociation {
         }
         let spi = u32::from_be_bytes(esp[..4].try_into().expect("4 bytes"));
         if spi != self.spi {
-            return Err(EspError::WrongSpi { found: spi, expected: self.spi });
+            return Err(EspError::WrongSpi {
+                found: spi,
+                expected: self.spi,
+            });
         }
         let (body, icv) = esp[HEADER + IV..].split_at(esp.len() - HEADER - IV - ICV);
         let mut plain = body.to_vec();
         let nonce = self.nonce(&esp[HEADER..HEADER + IV]);
         self.cipher
-            .decrypt_in_place_detached(Nonce::from_slice(&nonce), &esp[..HEADER], &mut plain, Tag::from_slice(icv))
+            .decrypt_in_place_detached(
+                Nonce::from_slice(&nonce),
+                &esp[..HEADER],
+                &mut plain,
+                Tag::from_slice(icv),
+            )
             .map_err(|_| EspError::Integrity)?;
         let next = plain.pop().ok_or(EspError::Padding)?;
         let pad = plain.pop().ok_or(EspError::Padding)? as usize;
@@ -164,7 +180,10 @@ mod tests {
         let mut bad = out.clone();
         bad[20] ^= 1;
         assert_eq!(sa.decrypt(&bad), Err(EspError::Integrity));
-        assert!(matches!(sa.decrypt(&out[..10]), Err(EspError::Truncated(10))));
+        assert!(matches!(
+            sa.decrypt(&out[..10]),
+            Err(EspError::Truncated(10))
+        ));
         bad = out.clone();
         bad[3] = 9;
         assert!(matches!(sa.decrypt(&bad), Err(EspError::WrongSpi { .. })));

@@ -9,12 +9,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use etherparse::{
-    EtherType, Ethernet2Header, IpHeaders, IpNumber, Ipv4Dscp, Ipv4Header, Ipv6FlowLabel, Ipv6Header, PacketBuilder,
-    SingleVlanHeader, VlanId, VlanPcp,
+    EtherType, Ethernet2Header, IpHeaders, IpNumber, Ipv4Dscp, Ipv4Header, Ipv6FlowLabel,
+    Ipv6Header, PacketBuilder, SingleVlanHeader, UdpHeader, VlanId, VlanPcp,
 };
 
 use super::esp::NAT_T_PORT;
-use super::payload::Payload;
+use super::payload::{self, Payload};
 
 pub type Mac = [u8; 6];
 
@@ -25,7 +25,10 @@ pub enum Tags {
     /// One 802.1Q tag (C-tag).
     Dot1q(u16),
     /// 802.1ad outer S-tag (EtherType 0x88a8), then the 802.1Q C-tag.
-    QinQ { s_tag: u16, c_tag: u16 },
+    QinQ {
+        s_tag: u16,
+        c_tag: u16,
+    },
 }
 
 impl Tags {
@@ -76,7 +79,14 @@ pub fn write_ethernet(src: Mac, dst: Mac, tags: Tags, ether_type: EtherType, out
         Tags::Dot1q(_) => EtherType::VLAN_TAGGED_FRAME,
         Tags::QinQ { .. } => EtherType::PROVIDER_BRIDGING,
     };
-    out.extend_from_slice(&Ethernet2Header { source: src, destination: dst, ether_type: outer_type }.to_bytes());
+    out.extend_from_slice(
+        &Ethernet2Header {
+            source: src,
+            destination: dst,
+            ether_type: outer_type,
+        }
+        .to_bytes(),
+    );
     match tags {
         Tags::Untagged => {}
         Tags::Dot1q(c) => out.extend_from_slice(&vlan(c, ether_type).to_bytes()),
@@ -104,54 +114,84 @@ pub fn pad(out: &mut Vec<u8>, start: usize) {
     }
 }
 
-fn ip_header(src: IpAddr, dst: IpAddr, dscp: u8, id: u16) -> IpHeaders {
-    match (src, dst) {
+/// Appends the first `limit` bytes (all when `limit >= ip_len`) of the IP/UDP
+/// packet of `spec`, `ip_len` bytes long, carrying `payload` then zeros.
+/// `ip_len` must leave room for the eremu payload.
+///
+/// The UDP checksum covers the whole packet; the zero fill adds nothing to a
+/// ones'-complement sum, so only the payload's first bytes are summed, and the
+/// zeros a capture does not keep are never written.
+pub fn write_udp_packet(
+    spec: &UdpSpec,
+    ip_len: usize,
+    payload: &Payload,
+    limit: usize,
+    out: &mut Vec<u8>,
+) {
+    let udp_len = ip_len - ip_udp_headers(spec.src.is_ipv4()) + UdpHeader::LEN;
+    let mut body = [0u8; payload::LEN];
+    payload.emit(&mut body);
+    let mut udp = UdpHeader {
+        source_port: spec.src_port,
+        destination_port: spec.dst_port,
+        length: udp_len as u16,
+        checksum: 0,
+    };
+    let start = out.len();
+    match (spec.src, spec.dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let mut h = Ipv4Header::new(0, 64, IpNumber::UDP, s.octets(), d.octets()).expect("empty payload fits");
-            h.dscp = Ipv4Dscp::try_new(dscp).expect("DSCP is validated with the scenario");
-            h.identification = id;
+            let mut h = Ipv4Header::new(udp_len as u16, 64, IpNumber::UDP, s.octets(), d.octets())
+                .expect("sizes are validated with the scenario");
+            h.dscp = Ipv4Dscp::try_new(spec.dscp).expect("DSCP is validated with the scenario");
+            h.identification = payload.seq as u16;
             h.dont_fragment = true;
-            IpHeaders::Ipv4(h, Default::default())
+            h.header_checksum = h.calc_header_checksum();
+            udp.checksum = udp
+                .calc_checksum_ipv4_raw(s.octets(), d.octets(), &body)
+                .expect("fits");
+            out.extend_from_slice(&h.to_bytes());
         }
         (s, d) => {
             let to16 = |a: IpAddr| match a {
                 IpAddr::V6(a) => a.octets(),
                 IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
             };
-            IpHeaders::Ipv6(
-                Ipv6Header {
-                    traffic_class: dscp << 2,
-                    flow_label: Ipv6FlowLabel::ZERO,
-                    payload_length: 0,
-                    next_header: IpNumber::UDP,
-                    hop_limit: 64,
-                    source: to16(s),
-                    destination: to16(d),
-                },
-                Default::default(),
-            )
+            let h = Ipv6Header {
+                traffic_class: spec.dscp << 2,
+                flow_label: Ipv6FlowLabel::ZERO,
+                payload_length: udp_len as u16,
+                next_header: IpNumber::UDP,
+                hop_limit: 64,
+                source: to16(s),
+                destination: to16(d),
+            };
+            udp.checksum = udp
+                .calc_checksum_ipv6_raw(h.source, h.destination, &body)
+                .expect("fits");
+            out.extend_from_slice(&h.to_bytes());
         }
     }
-}
-
-/// Appends the IP/UDP packet of `spec`, exactly `ip_len` bytes long, carrying
-/// `payload` then zeros. `ip_len` must leave room for the eremu payload.
-pub fn write_udp_packet(spec: &UdpSpec, ip_len: usize, payload: &Payload, scratch: &mut Vec<u8>, out: &mut Vec<u8>) {
-    let body = ip_len - ip_udp_headers(spec.src.is_ipv4());
-    scratch.clear();
-    scratch.resize(body, 0);
-    payload.emit(scratch);
-    PacketBuilder::ip(ip_header(spec.src, spec.dst, spec.dscp, payload.seq as u16))
-        .udp(spec.src_port, spec.dst_port)
-        .write(out, scratch)
-        .expect("sizes are validated with the scenario");
+    out.extend_from_slice(&udp.to_bytes());
+    out.extend_from_slice(&body);
+    let end = start + ip_len.min(limit);
+    if out.len() > end {
+        out.truncate(end);
+    } else {
+        out.resize(end, 0);
+    }
 }
 
 /// Appends the outer IPv4 packet of the tunnel: ESP directly (protocol 50) or
 /// in UDP 4500 with NAT traversal.
 pub fn write_esp_packet(src: Ipv4Addr, dst: Ipv4Addr, nat_t: bool, esp: &[u8], out: &mut Vec<u8>) {
-    let mut h = Ipv4Header::new(0, 64, IpNumber::ENCAPSULATING_SECURITY_PAYLOAD, src.octets(), dst.octets())
-        .expect("empty payload fits");
+    let mut h = Ipv4Header::new(
+        0,
+        64,
+        IpNumber::ENCAPSULATING_SECURITY_PAYLOAD,
+        src.octets(),
+        dst.octets(),
+    )
+    .expect("empty payload fits");
     h.dont_fragment = true;
     let b = PacketBuilder::ip(IpHeaders::Ipv4(h, Default::default()));
     if nat_t {
@@ -168,27 +208,53 @@ mod tests {
     use etherparse::{SlicedPacket, TransportSlice};
 
     fn spec(src: &str, dst: &str) -> UdpSpec {
-        UdpSpec { src: src.parse().unwrap(), dst: dst.parse().unwrap(), src_port: 49152, dst_port: 5001, dscp: 46 }
+        UdpSpec {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            src_port: 49152,
+            dst_port: 5001,
+            dscp: 46,
+        }
     }
 
     #[test]
     fn qinq_ipv4_frame_parses_with_valid_checksum() {
         let s = spec("192.168.1.10", "10.1.0.4");
-        let p = Payload { flow: 2, seq: 9, sent_ns: 77 };
+        let p = Payload {
+            flow: 2,
+            seq: 9,
+            sent_ns: 77,
+        };
         let mut ip = vec![];
-        write_udp_packet(&s, 1400, &p, &mut vec![], &mut ip);
+        write_udp_packet(&s, 1400, &p, usize::MAX, &mut ip);
         assert_eq!(ip.len(), 1400);
         let mut f = vec![];
-        write_ethernet([2; 6], [4; 6], Tags::QinQ { s_tag: 200, c_tag: 100 }, ether_type_of(&ip), &mut f);
+        write_ethernet(
+            [2; 6],
+            [4; 6],
+            Tags::QinQ {
+                s_tag: 200,
+                c_tag: 100,
+            },
+            ether_type_of(&ip),
+            &mut f,
+        );
         f.extend_from_slice(&ip);
         assert_eq!(f.len(), 1400 + 14 + 8);
         assert_eq!(&f[12..14], &[0x88, 0xa8]);
         assert_eq!(&f[16..18], &[0x81, 0x00]);
         let parsed = SlicedPacket::from_ethernet(&f).unwrap();
-        let Some(etherparse::NetSlice::Ipv4(v4)) = &parsed.net else { panic!("not IPv4") };
+        let Some(etherparse::NetSlice::Ipv4(v4)) = &parsed.net else {
+            panic!("not IPv4")
+        };
         assert_eq!(v4.header().dcp().value(), 46);
-        let Some(TransportSlice::Udp(udp)) = parsed.transport else { panic!("not UDP") };
-        let expected = udp.to_header().calc_checksum_ipv4(&v4.header().to_header(), udp.payload()).unwrap();
+        let Some(TransportSlice::Udp(udp)) = parsed.transport else {
+            panic!("not UDP")
+        };
+        let expected = udp
+            .to_header()
+            .calc_checksum_ipv4(&v4.header().to_header(), udp.payload())
+            .unwrap();
         assert_eq!(udp.checksum(), expected);
         assert_eq!(Payload::parse(udp.payload()), Some(p));
     }
@@ -197,7 +263,17 @@ mod tests {
     fn ipv6_and_minimum_frames() {
         let s = spec("fd00::10", "fd01::4");
         let mut ip = vec![];
-        write_udp_packet(&s, 68, &Payload { flow: 0, seq: 1, sent_ns: 2 }, &mut vec![], &mut ip);
+        write_udp_packet(
+            &s,
+            68,
+            &Payload {
+                flow: 0,
+                seq: 1,
+                sent_ns: 2,
+            },
+            usize::MAX,
+            &mut ip,
+        );
         assert_eq!(ip.len(), 68);
         assert_eq!(ip[0] >> 4, 6);
         let mut f = vec![];
@@ -206,9 +282,25 @@ mod tests {
         pad(&mut f, 0);
         assert_eq!(f.len(), 82);
         let mut small = vec![];
-        write_udp_packet(&spec("10.0.0.1", "10.0.0.2"), 48, &Payload { flow: 0, seq: 1, sent_ns: 2 }, &mut vec![], &mut small);
+        write_udp_packet(
+            &spec("10.0.0.1", "10.0.0.2"),
+            48,
+            &Payload {
+                flow: 0,
+                seq: 1,
+                sent_ns: 2,
+            },
+            usize::MAX,
+            &mut small,
+        );
         let mut f = vec![];
-        write_ethernet([2; 6], [4; 6], Tags::Untagged, ether_type_of(&small), &mut f);
+        write_ethernet(
+            [2; 6],
+            [4; 6],
+            Tags::Untagged,
+            ether_type_of(&small),
+            &mut f,
+        );
         f.extend_from_slice(&small);
         pad(&mut f, 0);
         // 14 + 48 = 62 bytes: already above the 60-byte minimum.

@@ -49,7 +49,11 @@ mod tests {
 
     #[test]
     fn round_trip_and_short_input() {
-        let p = Payload { flow: 3, seq: 0x0102_0304_0506_0708, sent_ns: 4_000_000_123 };
+        let p = Payload {
+            flow: 3,
+            seq: 0x0102_0304_0506_0708,
+            sent_ns: 4_000_000_123,
+        };
         let mut buf = [0xaa; 32];
         p.emit(&mut buf);
         assert_eq!(&buf[..4], &[0, 0, 0, 3]);
