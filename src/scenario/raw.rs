@@ -28,6 +28,10 @@ pub struct RawScenario {
     pub events: Vec<RawEvent>,
     #[serde(default)]
     pub report: RawReport,
+    #[serde(default)]
+    pub check: RawCheck,
+    #[serde(default)]
+    pub expect: Vec<RawExpect>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,4 +159,33 @@ pub struct RawEvent {
 #[serde(deny_unknown_fields)]
 pub struct RawReport {
     pub outage_min: Option<SimDuration>,
+}
+
+/// `[check]`: how `eremu check` compares a run with its baseline.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    /// Metric pattern (`flows.*.latency_ns.p99`) to tolerance.
+    #[serde(default)]
+    pub tolerance: std::collections::BTreeMap<String, Spanned<RawQuantity>>,
+}
+
+/// A number, or a string with a unit (`"5ms"`, `"1Gbps"`, `"1%"`). `Table`
+/// catches unquoted dotted keys so that the error can say to quote them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawQuantity {
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Table(toml::Table),
+}
+
+/// `[[expect]]`: an assertion on one metric of the report.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub metric: Spanned<String>,
+    pub min: Option<Spanned<RawQuantity>>,
+    pub max: Option<Spanned<RawQuantity>>,
 }
