@@ -119,8 +119,9 @@ pub fn specificity(pattern: &str) -> (usize, usize) {
     (literal_segments, literal_chars)
 }
 
-/// The metric names closest to `wanted`, for "did you mean" hints: those
-/// sharing the longest prefix of segments.
+/// The metric name closest to `wanted`, for "did you mean" hints: among
+/// those sharing the most leading segments with it, the nearest by edit
+/// distance.
 pub fn suggest<'a>(wanted: &str, metrics: impl Iterator<Item = &'a String>) -> Option<&'a str> {
     let want: Vec<&str> = wanted.split('.').collect();
     metrics
@@ -130,11 +131,26 @@ pub fn suggest<'a>(wanted: &str, metrics: impl Iterator<Item = &'a String>) -> O
                 .zip(&want)
                 .take_while(|(a, b)| glob_match(b, a))
                 .count();
-            (common, m)
+            (common, std::cmp::Reverse(edit_distance(wanted, m)), m)
         })
-        .filter(|(c, _)| *c > 0)
-        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)))
-        .map(|(_, m)| m.as_str())
+        .filter(|(c, _, _)| *c > 0)
+        .max_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| b.2.cmp(a.2)))
+        .map(|(_, _, m)| m.as_str())
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// A value as the tables print it: integers without a fraction.
@@ -239,6 +255,11 @@ mod tests {
             Some("flows.voice.latency_ns.p99")
         );
         assert_eq!(suggest("nothing.at.all", names.iter()), None);
+        assert_eq!(
+            suggest("flows.voice.sent_packet", names.iter()),
+            Some("flows.voice.sent_packets")
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -49,9 +49,10 @@ pub enum CheckError {
     },
     #[error("{}: not a valid eremu baseline: {message} (re-record it with `eremu baseline`)", path.display())]
     CorruptBaseline { path: PathBuf, message: String },
-    #[error("baseline {} was recorded from a different scenario file (sha256 {recorded}, {} now has {current}); re-record with `eremu baseline {} --out <dir>`, or pass --allow-changed-scenario to compare anyway", baseline.display(), scenario_file.display(), scenario_file.display())]
+    #[error("baseline {} was recorded from a different scenario file (sha256 {recorded}, {} now has {current}); re-record with `eremu baseline {} --out {}`, or pass --allow-changed-scenario to compare anyway", baseline.display(), scenario_file.display(), scenario_file.display(), dir.display())]
     ChangedScenario {
         baseline: PathBuf,
+        dir: PathBuf,
         scenario_file: PathBuf,
         recorded: String,
         current: String,
@@ -190,17 +191,20 @@ fn check_into(sc: &mut ScenarioCheck, path: &Path, opts: &CheckOptions) -> Resul
             let file = baseline::path_for(dir, &cfg.name);
             let current = baseline::sha256_hex(&bytes);
             if b.scenario_sha256 != current {
-                let e = CheckError::ChangedScenario {
-                    baseline: file.clone(),
-                    scenario_file: path.to_path_buf(),
-                    recorded: b.scenario_sha256.clone(),
-                    current,
-                };
                 if !opts.allow_changed_scenario {
-                    return Err(e);
+                    return Err(CheckError::ChangedScenario {
+                        baseline: file,
+                        dir: dir.clone(),
+                        scenario_file: path.to_path_buf(),
+                        recorded: b.scenario_sha256,
+                        current,
+                    });
                 }
-                sc.warnings
-                    .push(format!("{e}; comparing anyway (--allow-changed-scenario)"));
+                sc.warnings.push(format!(
+                    "the scenario file changed since baseline {} was recorded (sha256 {} now {current}); comparing anyway (--allow-changed-scenario)",
+                    file.display(),
+                    b.scenario_sha256
+                ));
             }
             if b.eremu_version != env!("CARGO_PKG_VERSION") {
                 sc.warnings.push(format!(
