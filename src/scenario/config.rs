@@ -241,7 +241,7 @@ impl Tolerance {
 impl std::fmt::Display for Tolerance {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         match *self {
-            Tolerance::Absolute(x) if x == 0.0 => f.write_str("exact"),
+            Tolerance::Absolute(0.0) => f.write_str("exact"),
             Tolerance::Absolute(x) => write!(f, "±{x}"),
             Tolerance::Relative(x) => write!(f, "±{}%", x * 100.0),
         }
