@@ -120,7 +120,9 @@ fn run(
             "{failed} of {} expectations failed",
             results.len()
         );
-        if !quiet {
+        if !quiet && results.is_empty() {
+            println!("expectations: the scenario has no [[expect]] table");
+        } else if !quiet {
             println!("expectations: all {} hold", results.len());
         }
     }
