@@ -5,7 +5,9 @@
 //! Arrows point from user to used; none points back up.
 //!
 //! ```text
-//! main.rs (CLI) ──> run ──> engine ──> model ──> units
+//! main.rs (CLI) ──> check ──> run, observe, scenario
+//!    │
+//!    └──────────> run ──> engine ──> model ──> units
 //!                    │        │          └────> wire
 //!                    │        └──> traffic ──> model
 //!                    ├──> observe (metrics implement model::Tap; report, summary)
@@ -22,7 +24,9 @@
 //! - [`engine`]: owns virtual time and the event queue.
 //! - [`observe`]: metrics (watching the network through `model::Tap`),
 //!   `report.json` and the printed summary.
+//! - [`check`]: regression checks: baselines, tolerances, `[[expect]]`, JUnit.
 
+pub mod check;
 pub mod engine;
 pub mod model;
 pub mod observe;

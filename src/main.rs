@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use eremu::scenario::{self, DEFAULT_SCENARIO};
+use eremu::check::{self, CheckOptions, CheckRun};
+use eremu::scenario::{self, Tolerance, DEFAULT_SCENARIO};
 
 #[derive(Parser)]
 #[command(
@@ -37,11 +38,49 @@ enum Command {
         /// Write no capture, whatever the scenario says.
         #[arg(long)]
         no_capture: bool,
+        /// Check the scenario's [[expect]] tables: exit 1 when one fails.
+        #[arg(long)]
+        check: bool,
     },
     /// Check scenario files and report every problem with file, line and key.
     Validate {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
+    },
+    /// Run scenarios and record their metrics as baselines: <out>/<scenario name>.json.
+    Baseline {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Directory of the baseline files (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Rerun scenarios, compare with their baselines and check their [[expect]] tables.
+    /// Exit status: 0 all pass, 1 a regression, 2 an input error.
+    Check {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Directory of the baselines recorded by `eremu baseline`.
+        #[arg(long, value_name = "DIR")]
+        baseline: Option<PathBuf>,
+        /// Tolerance for matching metrics: absolute (10, "2us") or relative ("1%"); repeatable.
+        #[arg(long, value_name = "METRIC=VALUE", value_parser = check::parse_tolerance_arg)]
+        tolerance: Vec<(String, Tolerance)>,
+        /// Also compare the engine speed (hops per wall-clock second).
+        #[arg(long)]
+        speed: bool,
+        /// How much slower than the baseline the engine may be.
+        #[arg(long, value_name = "PERCENT", default_value = "50%", value_parser = check::parse_speed_tolerance)]
+        speed_tolerance: f64,
+        /// Show every metric, not only the failures.
+        #[arg(long, short)]
+        verbose: bool,
+        /// Write JUnit XML: one testsuite per scenario, one testcase per metric.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Compare even when a scenario file changed since its baseline was recorded.
+        #[arg(long)]
+        allow_changed_scenario: bool,
     },
 }
 
@@ -58,6 +97,7 @@ fn run(
     seed: Option<u64>,
     quiet: bool,
     capture: bool,
+    expect: bool,
 ) -> anyhow::Result<()> {
     let mut cfg = load(&scenario)?;
     if let Some(seed) = seed {
@@ -85,20 +125,96 @@ fn run(
         broken.is_empty(),
         "internal error: packet conservation fails for flows {broken:?}"
     );
+    if expect {
+        let results = check::expect::evaluate(&cfg, &check::flatten::flatten(&report))?;
+        let failed = results.iter().filter(|r| !r.passed).count();
+        print!("{}", check::expect::render(&results, !quiet));
+        anyhow::ensure!(
+            failed == 0,
+            "{failed} of {} expectations failed",
+            results.len()
+        );
+        if !quiet && results.is_empty() {
+            println!("expectations: the scenario has no [[expect]] table");
+        } else if !quiet {
+            println!("expectations: all {} hold", results.len());
+        }
+    }
     Ok(())
+}
+
+fn baseline(scenarios: &[PathBuf], out: &std::path::Path) -> ExitCode {
+    let mut failed = 0;
+    for r in check::record(scenarios, out) {
+        match r {
+            Ok(r) => println!(
+                "{}: recorded {} metrics in {}",
+                r.scenario_file.display(),
+                r.metrics,
+                r.baseline_file.display()
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    ExitCode::from(if failed > 0 { 2 } else { 0 })
+}
+
+fn check_cmd(
+    scenarios: &[PathBuf],
+    opts: &CheckOptions,
+    verbose: bool,
+    junit: Option<PathBuf>,
+) -> ExitCode {
+    let run = CheckRun::run(scenarios, opts);
+    print!("{}", run.render(verbose));
+    for sc in run.scenarios.iter() {
+        if let Some(e) = &sc.error {
+            eprintln!("error: {e}");
+        }
+    }
+    if let Some(path) = junit {
+        if let Err(e) = eremu::write_atomically(&path, run.junit().as_bytes()) {
+            eprintln!("error: writing JUnit XML: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::from(run.exit_code())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => run(None, None, None, false, true),
+        None => run(None, None, None, false, true, false),
         Some(Command::Run {
             scenario,
             out,
             seed,
             quiet,
             no_capture,
-        }) => run(scenario, out, seed, quiet, !no_capture),
+            check,
+        }) => run(scenario, out, seed, quiet, !no_capture, check),
+        Some(Command::Baseline { scenarios, out }) => return baseline(&scenarios, &out),
+        Some(Command::Check {
+            scenarios,
+            baseline,
+            tolerance,
+            speed,
+            speed_tolerance,
+            verbose,
+            junit,
+            allow_changed_scenario,
+        }) => {
+            let opts = CheckOptions {
+                baseline_dir: baseline,
+                tolerances: tolerance,
+                speed_tolerance: speed.then_some(speed_tolerance),
+                allow_changed_scenario,
+            };
+            return check_cmd(&scenarios, &opts, verbose, junit);
+        }
         Some(Command::Validate { scenarios }) => {
             let mut failed = 0;
             for path in &scenarios {

@@ -24,6 +24,10 @@ pub struct Config {
     pub events: Vec<EventConfig>,
     pub report: ReportConfig,
     pub capture: CaptureConfig,
+    /// `[check]`: tolerances for `eremu check` against a baseline.
+    pub check: CheckConfig,
+    /// `[[expect]]`: assertions checked by `eremu check` and `eremu run --check`.
+    pub expect: Vec<ExpectConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,4 +279,107 @@ pub struct CaptureConfig {
     pub flows: Option<Vec<usize>>,
     /// One file per tap instead of one file with an interface per tap.
     pub split: bool,
+}
+
+/// `[check]`.
+#[derive(Debug, Clone, Default)]
+pub struct CheckConfig {
+    /// Metric pattern (`*` globs a segment) to tolerance, in file order.
+    pub tolerance: Vec<(String, Tolerance)>,
+}
+
+/// How far a metric may move from its baseline and still pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tolerance {
+    /// `|current - baseline| <= x`, in the metric's own unit.
+    Absolute(f64),
+    /// `|current - baseline| <= x * |baseline|` (`"1%"` is 0.01).
+    Relative(f64),
+}
+
+impl Tolerance {
+    pub const EXACT: Tolerance = Tolerance::Absolute(0.0);
+
+    /// `"1%"` is relative; a number or a unit string (`"2us"`, `"1Mbps"`,
+    /// `"10KB"`) is absolute in the metric's base unit.
+    pub fn parse(text: &str) -> Result<Tolerance, String> {
+        let x = quantity(text).map_err(|_| bad_tolerance(text))?;
+        if text.trim().ends_with('%') {
+            Tolerance::Relative(x).checked()
+        } else {
+            Tolerance::Absolute(x).checked()
+        }
+    }
+
+    /// Rejects negative and non-finite tolerances.
+    pub fn checked(self) -> Result<Tolerance, String> {
+        match self {
+            Tolerance::Absolute(x) | Tolerance::Relative(x) if !(x >= 0.0 && x.is_finite()) => Err(
+                format!("tolerance {x} must be a finite number of at least zero"),
+            ),
+            t => Ok(t),
+        }
+    }
+}
+
+impl std::fmt::Display for Tolerance {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match *self {
+            Tolerance::Absolute(0.0) => f.write_str("exact"),
+            Tolerance::Absolute(x) => write!(f, "±{x}"),
+            Tolerance::Relative(x) => write!(f, "±{}%", x * 100.0),
+        }
+    }
+}
+
+fn bad_tolerance(text: &str) -> String {
+    format!("`{text}` is not a tolerance: use a number (absolute), a unit such as \"2us\" or \"1Mbps\" (absolute), or a percentage such as \"1%\" (relative)")
+}
+
+/// A quantity in the report's base units: durations in ns, rates in bps,
+/// sizes in bytes, `"x%"` as a fraction, or a plain number.
+pub fn quantity(text: &str) -> Result<f64, String> {
+    use crate::units::{BitRate, ByteSize};
+    let t = text.trim();
+    if let Some(pct) = t.strip_suffix('%') {
+        return match pct.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(x / 100.0),
+            _ => Err(format!("`{text}` is not a percentage such as \"1.5%\"")),
+        };
+    }
+    if let Ok(x) = t.parse::<f64>() {
+        if x.is_finite() {
+            return Ok(x);
+        }
+    }
+    if let Ok(d) = t.parse::<SimDuration>() {
+        return Ok(d.as_nanos() as f64);
+    }
+    if let Ok(r) = t.parse::<BitRate>() {
+        return Ok(r.bps() as f64);
+    }
+    if let Ok(b) = t.parse::<ByteSize>() {
+        return Ok(b.bytes() as f64);
+    }
+    Err(format!(
+        "`{text}` is not a number or a quantity such as \"5ms\", \"1Gbps\", \"64KiB\" or \"1%\""
+    ))
+}
+
+/// An `[[expect]]` table, validated as far as possible without running.
+#[derive(Debug, Clone)]
+pub struct ExpectConfig {
+    /// Metric path, may hold `*` globs (see `check`).
+    pub metric: String,
+    pub min: Option<Bound>,
+    pub max: Option<Bound>,
+    /// `file:line:column: expect[i].metric`, for messages after the run.
+    pub location: String,
+}
+
+/// One side of an expectation: its value in base units and as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound {
+    pub value: f64,
+    pub text: String,
 }

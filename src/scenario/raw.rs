@@ -30,6 +30,10 @@ pub struct RawScenario {
     pub report: RawReport,
     #[serde(default)]
     pub capture: RawCapture,
+    #[serde(default)]
+    pub check: RawCheck,
+    #[serde(default)]
+    pub expect: Vec<RawExpect>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,4 +205,33 @@ pub struct RawCapture {
     pub flows: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub split: bool,
+}
+
+/// `[check]`: how `eremu check` compares a run with its baseline.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    /// Metric pattern (`flows.*.latency_ns.p99`) to tolerance.
+    #[serde(default)]
+    pub tolerance: std::collections::BTreeMap<String, Spanned<RawQuantity>>,
+}
+
+/// A number, or a string with a unit (`"5ms"`, `"1Gbps"`, `"1%"`). `Table`
+/// catches unquoted dotted keys so that the error can say to quote them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawQuantity {
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Table(toml::Table),
+}
+
+/// `[[expect]]`: an assertion on one metric of the report.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub metric: Spanned<String>,
+    pub min: Option<Spanned<RawQuantity>>,
+    pub max: Option<Spanned<RawQuantity>>,
 }

@@ -108,6 +108,8 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
         .collect::<R<Vec<_>>>()?;
     events.sort_by_key(|e| e.at);
     let capture = capture(ctx, &raw.capture, &flows, end)?;
+    let check = check_table(ctx, &raw.check)?;
+    let expect = expectations(ctx, &raw.expect, &flows, vpn.is_some())?;
     Ok(Config {
         name,
         description: raw.description,
@@ -124,6 +126,8 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
             outage_min: raw.report.outage_min.unwrap_or(SimDuration::from_millis(1)),
         },
         capture,
+        check,
+        expect,
     })
 }
 
@@ -781,4 +785,143 @@ fn event(
         }
     };
     Ok(EventConfig { at, action })
+}
+
+/// A number or unit string from `[check]` or `[[expect]]`, in base units,
+/// with the text as written.
+fn raw_quantity(ctx: &Ctx, q: &Spanned<RawQuantity>) -> R<(f64, String)> {
+    match q.get_ref() {
+        RawQuantity::Int(i) => Ok((*i as f64, i.to_string())),
+        RawQuantity::Float(f) => Ok((*f, f.to_string())),
+        RawQuantity::Text(t) => quantity(t)
+            .map(|v| (v, t.clone()))
+            .map_err(|m| ctx.err(q.span(), m)),
+        RawQuantity::Table(_) => Err(ctx.err(
+            q.span(),
+            "expected a number or a string; quote metric paths that hold dots: \"flows.voice.latency_ns.p99\" = \"1%\"",
+        )),
+    }
+}
+
+/// Checks the syntax of a metric path or pattern: dot-separated, no empty
+/// segment, `*` only as a glob.
+fn metric_syntax(path: &str) -> Result<Vec<&str>, String> {
+    let segs: Vec<&str> = path.split('.').collect();
+    if segs.iter().any(|s| s.is_empty()) {
+        return Err(format!(
+            "`{path}` is not a metric path such as \"flows.voice.latency_ns.p99\" (empty segment)"
+        ));
+    }
+    Ok(segs)
+}
+
+fn check_table(ctx: &Ctx, c: &RawCheck) -> R<CheckConfig> {
+    let mut tolerance = Vec::new();
+    for (pattern, q) in &c.tolerance {
+        metric_syntax(pattern).map_err(|m| ctx.err(q.span(), m))?;
+        let t = match q.get_ref() {
+            RawQuantity::Text(t) => Tolerance::parse(t),
+            _ => Tolerance::Absolute(raw_quantity(ctx, q)?.0).checked(),
+        }
+        .map_err(|m| ctx.err(q.span(), m))?;
+        tolerance.push((pattern.clone(), t));
+    }
+    Ok(CheckConfig { tolerance })
+}
+
+/// Top-level groups of the report that hold deterministic numbers.
+const METRIC_ROOTS: [&str; 8] = [
+    "flows",
+    "links",
+    "gateway",
+    "drops",
+    "timeline",
+    "azure_monitor",
+    "seed",
+    "duration_ns",
+];
+
+fn expectations(
+    ctx: &Ctx,
+    list: &[RawExpect],
+    flows: &[FlowConfig],
+    has_vpn: bool,
+) -> R<Vec<ExpectConfig>> {
+    list.iter()
+        .map(|e| {
+            let span = e.metric.span();
+            let bad = |m: String| ctx.err(span.clone(), m);
+            let segs = metric_syntax(e.metric.get_ref()).map_err(bad)?;
+            let literal = |i: usize| segs.get(i).copied().filter(|s| !s.contains('*'));
+            let one_of = |i: usize, what: &str, names: &[&str]| -> R<()> {
+                match literal(i) {
+                    Some(s) if !names.contains(&s) => Err(bad(format!(
+                        "unknown {what} `{s}` in `{}`: use one of {}",
+                        e.metric.get_ref(),
+                        names.join(", ")
+                    ))),
+                    _ => Ok(()),
+                }
+            };
+            let causes: Vec<&str> = crate::model::DropCause::ALL
+                .iter()
+                .map(|c| c.as_str())
+                .collect();
+            let links: &[&str] = if has_vpn {
+                &["primary", "secondary", "vpn"]
+            } else {
+                &["primary", "secondary"]
+            };
+            match literal(0) {
+                Some("engine") => {
+                    return Err(bad(
+                        "engine metrics depend on the machine and cannot be expected".into(),
+                    ))
+                }
+                Some("flows") => {
+                    let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+                    one_of(1, "flow", &names)?;
+                    if literal(2) == Some("drops") {
+                        one_of(3, "drop cause", &causes)?;
+                    }
+                }
+                Some("links") => {
+                    one_of(1, "link", links)?;
+                    one_of(2, "direction", &["in", "out"])?;
+                    if literal(3) == Some("drops") {
+                        one_of(4, "drop cause", &causes)?;
+                    }
+                }
+                Some("gateway") => {
+                    one_of(1, "direction", &["in", "out"])?;
+                    if literal(2) == Some("drops") {
+                        one_of(3, "drop cause", &causes)?;
+                    }
+                }
+                _ => one_of(0, "metric group", &METRIC_ROOTS)?,
+            }
+            let bound = |q: &Option<Spanned<RawQuantity>>| -> R<Option<Bound>> {
+                q.as_ref()
+                    .map(|q| raw_quantity(ctx, q).map(|(value, text)| Bound { value, text }))
+                    .transpose()
+            };
+            let (min, max) = (bound(&e.min)?, bound(&e.max)?);
+            match (&min, &max) {
+                (None, None) => {
+                    return Err(bad("an expectation needs `min`, `max` or both".into()))
+                }
+                (Some(lo), Some(hi)) if lo.value > hi.value => {
+                    return Err(bad(format!("min {} is above max {}", lo.text, hi.text)))
+                }
+                _ => {}
+            }
+            let at = super::locate(ctx.source, Some(span.clone()));
+            Ok(ExpectConfig {
+                metric: e.metric.get_ref().clone(),
+                min,
+                max,
+                location: format!("{}:{}:{}: {}", ctx.file, at.line, at.column, at.key),
+            })
+        })
+        .collect()
 }
