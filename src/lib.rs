@@ -26,6 +26,7 @@
 //!   `report.json` and the printed summary.
 //! - [`check`]: regression checks: baselines, tolerances, `[[expect]]`, JUnit.
 
+pub mod bench;
 pub mod check;
 pub mod engine;
 pub mod model;
@@ -51,43 +52,53 @@ pub enum OutputError {
     },
 }
 
-/// Runs a validated scenario to its end, without capture, and returns its
-/// report.
-pub fn simulate(cfg: &Config) -> Report {
+/// Threads to use by default: the machine's cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs a validated scenario to its end on `threads` threads, without
+/// capture, and returns its report. The report is the same for any number of
+/// threads.
+pub fn simulate_with(cfg: &Config, threads: usize) -> Report {
     let started = std::time::Instant::now();
-    let mut engine = engine::Engine::new(cfg, None);
-    engine.run();
-    Report::build(cfg, &engine, started.elapsed().as_secs_f64())
+    let (outcome, _) = engine::run_partitioned(cfg, threads, None);
+    Report::build(cfg, &outcome, started.elapsed().as_secs_f64())
+}
+
+/// [`simulate_with`] on one thread.
+pub fn simulate(cfg: &Config) -> Report {
+    simulate_with(cfg, 1)
 }
 
 /// Runs a scenario and writes everything it produces into `dir`:
 /// `report.json`, and unless `capture` is false (or the scenario disables it)
 /// the pcapng capture and, with a VPN, the `esp_sa` file Wireshark decrypts
 /// the tunnel with. Every file appears under its final name only when
-/// complete.
-pub fn run(cfg: &Config, dir: &Path, capture: bool) -> Result<Report, OutputError> {
+/// complete. Outputs are byte-identical for any number of `threads`.
+pub fn run(cfg: &Config, dir: &Path, capture: bool, threads: usize) -> Result<Report, OutputError> {
     std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
     let started = std::time::Instant::now();
     let cap = if capture {
-        observe::capture::Capture::start(cfg, dir)?
+        observe::capture::CaptureWriter::start(cfg, dir, 2)?
     } else {
         None
     };
-    let capturing = cap.is_some();
-    let mut engine = engine::Engine::new(cfg, cap);
-    engine.run();
-    let summary = engine
-        .observers
-        .capture
-        .take()
-        .map(|c| c.finish())
-        .transpose()?;
-    let mut report = Report::build(cfg, &engine, started.elapsed().as_secs_f64());
+    let (writer, sinks) = match cap {
+        Some((w, s)) => (Some(w), Some(s)),
+        None => (None, None),
+    };
+    let (outcome, frames) = engine::run_partitioned(cfg, threads, sinks);
+    let summary = match (writer, frames) {
+        (Some(w), Some(f)) => Some(w.finish(f)?),
+        _ => None,
+    };
+    let mut report = Report::build(cfg, &outcome, started.elapsed().as_secs_f64());
     report.capture = summary;
-    if capturing {
+    if report.capture.is_some() {
         if let Some(vpn) = &cfg.vpn {
             write_atomically(&dir.join("esp_sa"), observe::esp_sa::render(vpn).as_bytes())?;
         }

@@ -20,28 +20,52 @@ struct Cli {
     command: Option<Command>,
 }
 
+#[derive(clap::Args, Default)]
+struct RunArgs {
+    /// Scenario file (TOML). Without it, the built-in `failover-to-vpn`.
+    scenario: Option<PathBuf>,
+    /// Output directory [default: captures/<scenario name>]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Write no capture, whatever the scenario says.
+    #[arg(long)]
+    no_capture: bool,
+    /// Check the scenario's [[expect]] tables: exit 1 when one fails.
+    #[arg(long)]
+    check: bool,
+    /// Worker threads [default: the number of cores]; results do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Option<u32>,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Scenario file (TOML). Without it, the built-in `failover-to-vpn`.
+    scenario: Option<PathBuf>,
+    /// Threads of the parallel measurement [default: the number of cores].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Option<u32>,
+    /// Override the scenario's duration (e.g. "60s").
+    #[arg(long)]
+    duration: Option<eremu::units::SimDuration>,
+    /// Runs per measurement; the fastest counts.
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scenario: print the summary, write report.json.
-    Run {
-        /// Scenario file (TOML). Without it, the built-in `failover-to-vpn`.
-        scenario: Option<PathBuf>,
-        /// Output directory [default: captures/<scenario name>]
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Override the scenario's seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Print nothing but errors.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Write no capture, whatever the scenario says.
-        #[arg(long)]
-        no_capture: bool,
-        /// Check the scenario's [[expect]] tables: exit 1 when one fails.
-        #[arg(long)]
-        check: bool,
-    },
+    /// Run a scenario: print the summary, write report.json and the capture.
+    Run(RunArgs),
+    /// Measure the engine: packet-hops, simulated seconds and events per
+    /// wall-second, and peak memory, on 1 thread and on N threads.
+    Bench(BenchArgs),
     /// Check scenario files and report every problem with file, line and key.
     Validate {
         #[arg(required = true)]
@@ -91,20 +115,37 @@ fn load(path: &Option<PathBuf>) -> anyhow::Result<scenario::Config> {
     })
 }
 
-fn run(
-    scenario: Option<PathBuf>,
-    out: Option<PathBuf>,
-    seed: Option<u64>,
-    quiet: bool,
-    capture: bool,
-    expect: bool,
-) -> anyhow::Result<()> {
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let mut cfg = load(&args.scenario)?;
+    if let Some(d) = args.duration {
+        anyhow::ensure!(d.as_nanos() > 0, "--duration must be longer than zero");
+        cfg.duration = d;
+    }
+    let threads = args
+        .threads
+        .map_or_else(eremu::default_threads, |t| t as usize);
+    let result = eremu::bench::run(&cfg, threads, args.repeat.max(1));
+    print!("{}", result.render());
+    Ok(())
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let RunArgs {
+        scenario,
+        out,
+        seed,
+        quiet,
+        no_capture,
+        check: expect,
+        threads,
+    } = args;
+    let threads = threads.map_or_else(eremu::default_threads, |t| t as usize);
     let mut cfg = load(&scenario)?;
     if let Some(seed) = seed {
         cfg.seed = seed;
     }
     let out = out.unwrap_or_else(|| PathBuf::from("captures").join(&cfg.name));
-    let report = eremu::run(&cfg, &out, capture).context("writing the outputs")?;
+    let report = eremu::run(&cfg, &out, !no_capture, threads).context("writing the outputs")?;
     if !quiet {
         print!("{}", eremu::observe::summary::render(&report));
         println!("report: {}", out.join("report.json").display());
@@ -187,15 +228,9 @@ fn check_cmd(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => run(None, None, None, false, true, false),
-        Some(Command::Run {
-            scenario,
-            out,
-            seed,
-            quiet,
-            no_capture,
-            check,
-        }) => run(scenario, out, seed, quiet, !no_capture, check),
+        None => run(RunArgs::default()),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Bench(args)) => bench(args),
         Some(Command::Baseline { scenarios, out }) => return baseline(&scenarios, &out),
         Some(Command::Check {
             scenarios,

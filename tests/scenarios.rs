@@ -72,6 +72,14 @@ fn conservation_and_determinism_on_every_scenario() {
         }
         let b = simulate(&cfg);
         assert_eq!(a.to_json(true), b.to_json(true), "{name}: two runs differ");
+        for threads in [2, 8] {
+            let c = eremu::simulate_with(&cfg, threads);
+            assert_eq!(
+                a.to_json(true),
+                c.to_json(true),
+                "{name}: 1 and {threads} threads differ"
+            );
+        }
     }
 }
 
@@ -347,33 +355,48 @@ fn tunnel_mtu_and_path_mtu_drop_what_does_not_fit() {
     );
 }
 
+/// Reports, captures and `esp_sa` files are byte-identical between runs and
+/// for 1, 2 and 8 threads, on every shipped scenario.
 #[test]
-fn captures_are_byte_identical_across_runs() {
-    let cfg = load("failover-to-vpn");
-    let dir = tempfile::tempdir().unwrap();
-    let a = eremu::run(&cfg, &dir.path().join("a"), true).unwrap();
-    let b = eremu::run(&cfg, &dir.path().join("b"), true).unwrap();
-    assert_eq!(a.to_json(true), b.to_json(true));
-    for f in ["capture.pcapng", "esp_sa", "report.json"] {
-        let (x, y) = (
-            std::fs::read(dir.path().join("a").join(f)).unwrap(),
-            std::fs::read(dir.path().join("b").join(f)).unwrap(),
-        );
-        if f == "report.json" {
-            continue; // differs in engine.wall_seconds only, compared above
+fn outputs_are_byte_identical_across_runs_and_thread_counts() {
+    for name in shipped() {
+        let cfg = load(&name);
+        let dir = tempfile::tempdir().unwrap();
+        let runs: Vec<_> = [1usize, 1, 2, 8]
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                let out = dir.path().join(format!("run{i}"));
+                (eremu::run(&cfg, &out, true, t).unwrap(), out)
+            })
+            .collect();
+        let (first, first_dir) = &runs[0];
+        let files = first.capture.as_ref().unwrap().files.clone();
+        assert!(!files.is_empty(), "{name}");
+        for (r, out) in &runs[1..] {
+            assert_eq!(first.to_json(true), r.to_json(true), "{name}");
+            for f in files
+                .iter()
+                .map(String::as_str)
+                .chain(cfg.vpn.as_ref().map(|_| "esp_sa"))
+            {
+                let (x, y) = (
+                    std::fs::read(first_dir.join(f)).unwrap(),
+                    std::fs::read(out.join(f)).unwrap(),
+                );
+                assert!(x == y && !x.is_empty(), "{name}: {f} differs");
+            }
+            // No temporary files are left behind.
+            let leftovers: Vec<_> = std::fs::read_dir(out)
+                .unwrap()
+                .filter_map(|e| {
+                    let n = e.unwrap().file_name().to_string_lossy().into_owned();
+                    n.ends_with(".partial").then_some(n)
+                })
+                .collect();
+            assert!(leftovers.is_empty(), "{leftovers:?}");
         }
-        assert!(x == y && !x.is_empty(), "{f} differs between runs");
     }
-    assert!(a.capture.unwrap().frames["vpn-internet"] > 0);
-    // No temporary files are left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("a"))
-        .unwrap()
-        .filter_map(|e| {
-            let n = e.unwrap().file_name().to_string_lossy().into_owned();
-            n.ends_with(".partial").then_some(n)
-        })
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]
@@ -382,7 +405,7 @@ fn split_capture_writes_one_file_per_tap() {
         .replace("[capture]", "[capture]\nsplit = true\ntaps = [\"primary-msee\", \"secondary-msee\", \"drops\"]\nflows = [\"app\"]");
     let cfg = scenario::parse("split.toml", &text).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let r = eremu::run(&cfg, dir.path(), true).unwrap();
+    let r = eremu::run(&cfg, dir.path(), true, 2).unwrap();
     let c = r.capture.unwrap();
     assert_eq!(
         c.files,

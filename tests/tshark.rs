@@ -64,7 +64,7 @@ fn run(text: &str) -> (tempfile::TempDir, PathBuf, Report) {
     let cfg = scenario::parse("test.toml", text).unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let report = eremu::run(&cfg, &out, true).unwrap();
+    let report = eremu::run(&cfg, &out, true, 2).unwrap();
     (dir, out, report)
 }
 

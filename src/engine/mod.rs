@@ -12,15 +12,19 @@
 //! another, always at least the link's propagation delay later: the seam along
 //! which the model splits into logical processes for parallel execution.
 
+mod partition;
+
+pub use partition::{run_partitioned, Partitioning};
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::model::network::rng_for;
 use crate::model::{Network, Tap};
-use crate::observe::capture::Capture;
+use crate::observe::capture::CaptureSink;
 use crate::observe::metrics::Metrics;
 use crate::observe::Observers;
-use crate::scenario::{Config, EventConfig};
+use crate::scenario::{Config, Direction, EventConfig};
 use crate::traffic::UdpSource;
 use crate::units::SimTime;
 
@@ -52,14 +56,30 @@ pub struct Engine {
     link_scheduled: [Option<SimTime>; 6],
     pub observers: Observers,
     pub counters: EngineCounters,
+    flow_count: usize,
+}
+
+/// What a finished logical process hands back.
+pub struct Outcome {
+    pub metrics: Metrics,
+    /// Serializer busy time per link (indexed path * 2 + direction), for the
+    /// links that exist.
+    pub busy: [Option<crate::units::SimDuration>; 6],
+    /// Packets still queued or on a wire at the end, per flow.
+    pub in_flight: Vec<u64>,
+    pub counters: EngineCounters,
+    pub capture: Option<CaptureSink>,
 }
 
 impl Engine {
-    pub fn new(cfg: &Config, capture: Option<Capture>) -> Self {
+    /// One logical process: the whole model, or with `part` only the flows
+    /// going that way (the other direction's links stay idle in it).
+    pub fn new(cfg: &Config, capture: Option<CaptureSink>, part: Option<Direction>) -> Self {
         let sources: Vec<_> = cfg
             .flows
             .iter()
             .enumerate()
+            .filter(|(_, f)| part.is_none_or(|d| d == f.direction))
             .map(|(i, f)| {
                 UdpSource::new(i as u32, f, rng_for(cfg.seed, &format!("flow/{}", f.name)))
             })
@@ -84,8 +104,11 @@ impl Engine {
             observers: Observers {
                 metrics: Metrics::new(cfg),
                 capture,
+                // Scenario events reach every process; one tells the timeline.
+                notes: part != Some(Direction::Out),
             },
             counters: EngineCounters::default(),
+            flow_count: cfg.flows.len(),
         }
     }
 
@@ -159,21 +182,31 @@ impl Engine {
         }
     }
 
-    /// Runs to the end and closes the books.
-    pub fn run(&mut self) {
-        self.run_until(self.end);
-        self.observers.metrics.finish(self.end);
+    /// Ends a window of virtual time (hands captured frames to the writer).
+    pub fn end_window(&mut self) {
+        if let Some(c) = &mut self.observers.capture {
+            c.end_window();
+        }
     }
 
-    /// Packets still queued or on a wire, per flow.
-    pub fn in_flight(&self) -> Vec<u64> {
-        let mut counts = vec![0; self.sources.len()];
-        for (_, _, link) in self.network.links() {
+    /// Closes the books at the scenario's end (the caller has run to it).
+    pub fn finish(mut self) -> Outcome {
+        self.observers.metrics.finish(self.end);
+        let mut in_flight = vec![0; self.flow_count];
+        let mut busy = [None; 6];
+        for (path, dir, link) in self.network.links() {
+            busy[path as usize * 2 + dir as usize] = Some(link.busy_time(self.end));
             for p in link.in_flight() {
-                counts[p.flow as usize] += 1;
+                in_flight[p.flow as usize] += 1;
             }
         }
-        counts
+        Outcome {
+            metrics: self.observers.metrics,
+            busy,
+            in_flight,
+            counters: self.counters,
+            capture: self.observers.capture,
+        }
     }
 
     pub fn note(&mut self, text: String) {

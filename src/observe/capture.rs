@@ -33,8 +33,6 @@ use crate::OutputError;
 
 /// Virtual time zero in captures: 2026-01-01T00:00:00Z.
 pub const EPOCH_UNIX_SECS: u64 = 1_767_225_600;
-/// Observations handed to the writer at a time.
-const BATCH: usize = 1024;
 
 /// The device name used in drop comments and report keys (`policer@primary-msee`).
 pub fn drop_place(place: Place, cause: DropCause) -> String {
@@ -79,7 +77,9 @@ pub struct CaptureSummary {
     pub frames: BTreeMap<String, u64>,
 }
 
-pub struct Capture {
+/// The engine's side of a capture: one per logical process. Records what its
+/// taps see during a window of virtual time and hands the window to the writer.
+pub struct CaptureSink {
     enabled: [bool; 6],
     /// Per flow: captured at all, and its direction.
     flows: Vec<bool>,
@@ -87,9 +87,13 @@ pub struct Capture {
     window: Option<(SimTime, SimTime)>,
     batch: Vec<Seen>,
     tx: Option<Sender<Vec<Seen>>>,
-    recycled: Receiver<Vec<Seen>>,
-    writer: Option<JoinHandle<Result<(), OutputError>>>,
     frames: [u64; 6],
+}
+
+/// The writer thread and the files it writes.
+pub struct CaptureWriter {
+    enabled: [bool; 6],
+    writer: JoinHandle<Result<(), OutputError>>,
     files: Vec<(PathBuf, PathBuf)>,
 }
 
@@ -127,18 +131,43 @@ fn idb(tap: CaptureTap, snaplen: u32) -> InterfaceDescriptionBlock<'static> {
     }
 }
 
-/// The writer thread: builds each frame and appends it to its file.
+/// Merges one window from every stream in `(time, stream)` order: each
+/// stream's window is already in time order, so this is a k-way merge, and
+/// the result is the same whatever thread produced each stream.
+fn merge_window(windows: &mut [Vec<Seen>], out: &mut Vec<Seen>) {
+    out.clear();
+    let mut pos = vec![0usize; windows.len()];
+    loop {
+        let next = (0..windows.len())
+            .filter(|&i| pos[i] < windows[i].len())
+            .min_by_key(|&i| (windows[i][pos[i]].time, i));
+        let Some(i) = next else { break };
+        out.push(windows[i][pos[i]]);
+        pos[i] += 1;
+    }
+}
+
+/// The writer thread: takes one window from each stream in turn, merges them,
+/// builds each frame and appends it to its file.
 fn write_all(
-    rx: Receiver<Vec<Seen>>,
-    recycle: Sender<Vec<Seen>>,
+    streams: Vec<Receiver<Vec<Seen>>>,
     mut builder: FrameBuilder,
     mut writers: Vec<PcapNgWriter<BufWriter<File>>>,
     iface: [(usize, u32); 6],
     paths: Vec<PathBuf>,
 ) -> Result<(), OutputError> {
     let mut frame = Vec::with_capacity(2048);
-    for mut batch in rx {
-        for s in batch.drain(..) {
+    let mut merged = Vec::new();
+    'windows: loop {
+        let mut windows = Vec::with_capacity(streams.len());
+        for rx in &streams {
+            match rx.recv() {
+                Ok(w) => windows.push(w),
+                Err(_) => break 'windows,
+            }
+        }
+        merge_window(&mut windows, &mut merged);
+        for s in merged.drain(..) {
             let original_len = builder.build(&s.pkt, s.shape, &mut frame);
             let mut options = vec![];
             if let Shape::Drop(place, cause) = s.shape {
@@ -158,7 +187,6 @@ fn write_all(
                 .write_pcapng_block(block)
                 .map_err(pcap_err(&paths[f]))?;
         }
-        let _ = recycle.try_send(batch);
     }
     for (w, p) in writers.into_iter().zip(&paths) {
         let file = w
@@ -171,10 +199,18 @@ fn write_all(
     Ok(())
 }
 
-impl Capture {
-    /// Opens the capture file(s) in `dir` (which must exist) and starts the
-    /// writer thread. `None` when the scenario captures nothing.
-    pub fn start(cfg: &Config, dir: &Path) -> Result<Option<Capture>, OutputError> {
+/// Windows a stream may run ahead of the writer before its sink waits.
+const WINDOWS_AHEAD: usize = 8;
+
+impl CaptureWriter {
+    /// Opens the capture file(s) in `dir` (which must exist), starts the writer
+    /// thread and returns one sink per stream (logical process). `None` when
+    /// the scenario captures nothing.
+    pub fn start(
+        cfg: &Config,
+        dir: &Path,
+        streams: usize,
+    ) -> Result<Option<(CaptureWriter, Vec<CaptureSink>)>, OutputError> {
         let c = &cfg.capture;
         if !c.enabled || c.taps.is_empty() {
             return Ok(None);
@@ -212,30 +248,72 @@ impl Capture {
             writers.push(w);
             files.push((tmp, dir.join(name)));
         }
-        let (tx, rx) = bounded(64);
-        let (recycle, recycled) = bounded(64);
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..streams).map(|_| bounded(WINDOWS_AHEAD)).unzip();
         let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
         let builder = FrameBuilder::new(cfg);
         let writer = std::thread::Builder::new()
             .name("eremu-capture".into())
-            .spawn(move || write_all(rx, recycle, builder, writers, iface, paths))
+            .spawn(move || write_all(rxs, builder, writers, iface, paths))
             .map_err(io_err(dir))?;
-        Ok(Some(Capture {
-            enabled,
-            flows: (0..cfg.flows.len())
-                .map(|i| c.flows.as_ref().is_none_or(|f| f.contains(&i)))
-                .collect(),
-            directions: cfg.flows.iter().map(|f| f.direction).collect(),
-            window: c.window,
-            batch: Vec::with_capacity(BATCH),
-            tx: Some(tx),
-            recycled,
-            writer: Some(writer),
-            frames: [0; 6],
-            files,
-        }))
+        let sinks = txs
+            .into_iter()
+            .map(|tx| CaptureSink {
+                enabled,
+                flows: (0..cfg.flows.len())
+                    .map(|i| c.flows.as_ref().is_none_or(|f| f.contains(&i)))
+                    .collect(),
+                directions: cfg.flows.iter().map(|f| f.direction).collect(),
+                window: c.window,
+                batch: Vec::new(),
+                tx: Some(tx),
+                frames: [0; 6],
+            })
+            .collect();
+        Ok(Some((
+            CaptureWriter {
+                enabled,
+                writer,
+                files,
+            },
+            sinks,
+        )))
     }
 
+    /// Waits for the writer (every sink must have been closed), renames the
+    /// files into place and returns what was written. On error, the partial
+    /// files are removed. `frames` are the sinks' counts, summed.
+    pub fn finish(self, frames: [u64; 6]) -> Result<CaptureSummary, OutputError> {
+        let result = self.writer.join().unwrap_or_else(|_| {
+            Err(OutputError::Io {
+                path: self.files[0].0.clone(),
+                source: std::io::Error::other("capture writer panicked"),
+            })
+        });
+        if let Err(e) = result {
+            for (tmp, _) in &self.files {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+        let mut files = vec![];
+        for (tmp, path) in &self.files {
+            std::fs::rename(tmp, path).map_err(io_err(path))?;
+            files.push(
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+        }
+        let frames = CaptureTap::ALL
+            .iter()
+            .filter(|t| self.enabled[**t as usize])
+            .map(|t| (t.name().to_string(), frames[*t as usize]))
+            .collect();
+        Ok(CaptureSummary { files, frames })
+    }
+}
+
+impl CaptureSink {
     /// Where a flow's packets are sent from: its source side.
     fn sent_tap(&self, pkt: &Packet) -> CaptureTap {
         match self.directions[pkt.flow as usize] {
@@ -259,66 +337,27 @@ impl Capture {
             shape,
             pkt: *pkt,
         });
-        if self.batch.len() == BATCH {
-            self.flush();
-        }
     }
 
-    fn flush(&mut self) {
-        let next = self
-            .recycled
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-        let full = std::mem::replace(&mut self.batch, next);
+    /// Ends a window of virtual time: hands what was seen to the writer.
+    pub fn end_window(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
         if let Some(tx) = &self.tx {
-            if tx.send(full).is_err() {
+            if tx.send(batch).is_err() {
                 // The writer stopped on an error; `finish` reports it.
                 self.tx = None;
             }
         }
     }
 
-    /// Waits for the writer, renames the files into place and returns what was
-    /// written. On error, the partial files are removed.
-    pub fn finish(mut self) -> Result<CaptureSummary, OutputError> {
-        self.flush();
-        drop(self.tx.take());
-        let result = self
-            .writer
-            .take()
-            .expect("started")
-            .join()
-            .unwrap_or_else(|_| {
-                Err(OutputError::Io {
-                    path: self.files[0].0.clone(),
-                    source: std::io::Error::other("capture writer panicked"),
-                })
-            });
-        if let Err(e) = result {
-            for (tmp, _) in &self.files {
-                let _ = std::fs::remove_file(tmp);
-            }
-            return Err(e);
-        }
-        let mut files = vec![];
-        for (tmp, path) in &self.files {
-            std::fs::rename(tmp, path).map_err(io_err(path))?;
-            files.push(
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            );
-        }
-        let frames = CaptureTap::ALL
-            .iter()
-            .filter(|t| self.enabled[**t as usize])
-            .map(|t| (t.name().to_string(), self.frames[*t as usize]))
-            .collect();
-        Ok(CaptureSummary { files, frames })
+    /// Ends the stream; returns the frames seen per tap.
+    pub fn close(mut self) -> [u64; 6] {
+        self.end_window();
+        self.frames
     }
 }
 
-impl Tap for Capture {
+impl Tap for CaptureSink {
     fn sent(&mut self, now: SimTime, pkt: &Packet) {
         let tap = self.sent_tap(pkt);
         self.see(now, tap, Shape::Sent, pkt);

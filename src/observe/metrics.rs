@@ -103,6 +103,7 @@ pub struct TimelineEntry {
 pub struct Metrics {
     pub flows: Vec<FlowStats>,
     flow_names: Vec<String>,
+    flow_dirs: Vec<Direction>,
     /// Indexed like the network's links (path * 2 + direction).
     pub links: Vec<LinkStats>,
     pub gateway: [HopStats; 2],
@@ -139,6 +140,7 @@ impl Metrics {
                 })
                 .collect(),
             flow_names: cfg.flows.iter().map(|f| f.name.clone()).collect(),
+            flow_dirs: cfg.flows.iter().map(|f| f.direction).collect(),
             links: (0..6)
                 .map(|_| LinkStats {
                     hop: HopStats::default(),
@@ -169,6 +171,38 @@ impl Metrics {
                 f.lost_since_delivery = 0;
             }
         }
+    }
+
+    /// Takes over what another logical process, the one running direction
+    /// `dir`, observed: its flows, its links and gateway direction, its drops
+    /// and its timeline entries (merged in time order, this process's first
+    /// at equal times).
+    pub fn absorb(&mut self, other: Metrics, dir: Direction) {
+        for ((mine, theirs), d) in self.flows.iter_mut().zip(other.flows).zip(&self.flow_dirs) {
+            if *d == dir {
+                *mine = theirs;
+            }
+        }
+        for (i, l) in other.links.into_iter().enumerate() {
+            if i % 2 == dir as usize {
+                self.links[i] = l;
+            }
+        }
+        let [g_in, g_out] = other.gateway;
+        self.gateway[dir as usize] = if dir == Direction::In { g_in } else { g_out };
+        self.router_drops[dir as usize] = other.router_drops[dir as usize];
+        for (k, v) in other.drop_sites {
+            *self.drop_sites.entry(k).or_insert(0) += v;
+        }
+        let mine = std::mem::take(&mut self.timeline);
+        let mut theirs = other.timeline.into_iter().peekable();
+        for e in mine {
+            while theirs.peek().is_some_and(|t| t.time < e.time) {
+                self.timeline.push(theirs.next().expect("peeked"));
+            }
+            self.timeline.push(e);
+        }
+        self.timeline.extend(theirs);
     }
 
     fn minute(now: SimTime, len: usize) -> usize {

@@ -17,7 +17,9 @@ use crate::units::SimTime;
 /// Everything that watches a run: metrics always, a capture when asked.
 pub struct Observers {
     pub metrics: metrics::Metrics,
-    pub capture: Option<capture::Capture>,
+    pub capture: Option<capture::CaptureSink>,
+    /// Whether timeline notes are kept (one logical process keeps them).
+    pub notes: bool,
 }
 
 macro_rules! fan_out {
@@ -61,6 +63,8 @@ impl Tap for Observers {
         self.metrics.path_changed(now, flow, from, to)
     }
     fn note(&mut self, now: SimTime, text: String) {
-        self.metrics.note(now, text)
+        if self.notes {
+            self.metrics.note(now, text)
+        }
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::capture::{drop_place, CaptureSummary};
 use super::metrics::{DropCounts, HopStats, Latency, Metrics, Outage};
-use crate::engine::{Engine, EngineCounters};
+use crate::engine::{EngineCounters, Outcome};
 use crate::model::DropCause;
 use crate::scenario::{Config, Direction, PathId};
 use crate::units::NS_PER_SEC;
@@ -160,10 +160,9 @@ fn hop(h: &HopStats, link: bool) -> HopReport {
 }
 
 impl Report {
-    pub fn build(cfg: &Config, engine: &Engine, wall_seconds: f64) -> Report {
-        let m: &Metrics = &engine.observers.metrics;
+    pub fn build(cfg: &Config, outcome: &Outcome, wall_seconds: f64) -> Report {
+        let m: &Metrics = &outcome.metrics;
         let duration = cfg.duration.as_nanos();
-        let end = crate::units::SimTime(duration);
         let mut links: BTreeMap<String, BTreeMap<String, LinkReport>> = BTreeMap::new();
         let mut drops = BTreeMap::new();
         for (&(place, cause), &n) in &m.drop_sites {
@@ -171,15 +170,24 @@ impl Report {
                 .entry(format!("{}@{}", cause.as_str(), drop_place(place, cause)))
                 .or_insert(0) += n;
         }
-        for (path, dir, link) in engine.network().links() {
-            let s = &m.links[path as usize * 2 + dir as usize];
+        for (i, busy) in outcome.busy.iter().enumerate() {
+            let Some(busy) = busy else { continue };
+            let (path, dir) = (
+                PathId::ALL[i / 2],
+                if i % 2 == 0 {
+                    Direction::In
+                } else {
+                    Direction::Out
+                },
+            );
+            let s = &m.links[i];
             let circuit = path != PathId::Vpn;
             let passed_bits: u64 = s.policed_bits.iter().sum();
             links.entry(path.as_str().to_string()).or_default().insert(
                 dir.as_str().to_string(),
                 LinkReport {
                     hop: hop(&s.hop, true),
-                    utilization: link.busy_time(end).as_nanos() as f64 / duration as f64,
+                    utilization: busy.as_nanos() as f64 / duration as f64,
                     circuit_utilization: circuit.then(|| {
                         passed_bits as f64
                             / (cfg.circuit.bandwidth.bps() as f64 * cfg.duration.as_secs_f64())
@@ -193,7 +201,7 @@ impl Report {
             let g = &m.gateway[dir as usize];
             gateway.insert(dir.as_str().to_string(), hop(g, false));
         }
-        let in_flight = engine.in_flight();
+        let in_flight = outcome.in_flight.clone();
         let flows = cfg
             .flows
             .iter()
@@ -239,7 +247,7 @@ impl Report {
             timeline,
             azure_monitor: azure_monitor(cfg, m),
             capture: None,
-            engine: engine_report(engine.counters, wall_seconds),
+            engine: engine_report(outcome.counters, wall_seconds),
         }
     }
 

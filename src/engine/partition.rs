@@ -1,0 +1,114 @@
+//! Logical processes and the threads that run them.
+//!
+//! The model splits into one logical process per direction: on-premises to
+//! Azure, and back. A direction's flows, link queues, policers, gateway caps,
+//! ESP sequence numbers and random streams belong to it alone; the two share
+//! nothing during a run but the scenario's events, which each applies at the
+//! same virtual time to its own copy of the routing tables. So each process
+//! computes exactly what the whole model would, and the results are the same
+//! for any number of threads.
+//!
+//! Processes advance in windows of virtual time. Between windows they meet at
+//! a barrier and their capture observations are merged in `(time, process)`
+//! order by the writer, so captures are byte-identical for any thread count.
+//! Without capture there is nothing to merge in order and a process runs to
+//! the end in one window.
+
+use std::sync::Barrier;
+
+use super::{Engine, Outcome};
+use crate::observe::capture::CaptureSink;
+use crate::scenario::{Config, Direction};
+use crate::units::{SimDuration, SimTime};
+
+/// Window of virtual time between merges when capturing.
+pub const CAPTURE_WINDOW: SimDuration = SimDuration::from_millis(1);
+
+/// How the model is split into logical processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partitioning {
+    /// One process per direction.
+    ByDirection,
+}
+
+const PARTS: [Direction; 2] = [Direction::In, Direction::Out];
+
+/// Runs the scenario to its end on `threads` threads (at least one) and
+/// returns the merged outcome and, when capturing, the frames seen per tap.
+/// `sinks` has one capture sink per process.
+pub fn run_partitioned(
+    cfg: &Config,
+    threads: usize,
+    sinks: Option<Vec<CaptureSink>>,
+) -> (Outcome, Option<[u64; 6]>) {
+    let capturing = sinks.is_some();
+    let mut sinks: Vec<Option<CaptureSink>> = match sinks {
+        Some(s) => s.into_iter().map(Some).collect(),
+        None => PARTS.iter().map(|_| None).collect(),
+    };
+    let mut lps: Vec<Engine> = PARTS
+        .iter()
+        .zip(sinks.iter_mut())
+        .map(|(d, sink)| Engine::new(cfg, sink.take(), Some(*d)))
+        .collect();
+    let end = SimTime::ZERO + cfg.duration;
+    let window = if capturing {
+        CAPTURE_WINDOW
+    } else {
+        cfg.duration
+    };
+    let bounds = move || {
+        let mut t = SimTime::ZERO;
+        std::iter::from_fn(move || {
+            (t < end).then(|| {
+                t = (t + window).min(end);
+                t
+            })
+        })
+    };
+    if threads <= 1 {
+        for until in bounds() {
+            for lp in &mut lps {
+                lp.run_until(until);
+                lp.end_window();
+            }
+        }
+    } else {
+        let barrier = Barrier::new(lps.len());
+        std::thread::scope(|scope| {
+            for lp in &mut lps {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    for until in bounds() {
+                        lp.run_until(until);
+                        lp.end_window();
+                        barrier.wait();
+                    }
+                });
+            }
+        });
+    }
+    let mut outcomes = lps.into_iter().map(Engine::finish);
+    let mut merged = outcomes.next().expect("at least one process");
+    let mut frames = merged.capture.take().map(CaptureSink::close);
+    for (dir, o) in PARTS.iter().skip(1).zip(outcomes) {
+        merged.metrics.absorb(o.metrics, *dir);
+        for (i, b) in o.busy.iter().enumerate() {
+            if i % 2 == *dir as usize {
+                merged.busy[i] = *b;
+            }
+        }
+        for (a, b) in merged.in_flight.iter_mut().zip(&o.in_flight) {
+            *a += b;
+        }
+        merged.counters.events += o.counters.events;
+        merged.counters.packets += o.counters.packets;
+        merged.counters.hops += o.counters.hops;
+        if let (Some(f), Some(sink)) = (frames.as_mut(), o.capture) {
+            for (a, b) in f.iter_mut().zip(sink.close()) {
+                *a += b;
+            }
+        }
+    }
+    (merged, frames)
+}
