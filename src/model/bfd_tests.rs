@@ -160,11 +160,7 @@ fn silent_peer_is_detected_after_detect_mult_intervals() {
     // Detection time = the MSEE's multiplier 3 x max(our Required Min RX
     // 300 ms, its Desired Min TX 300 ms) = 900 ms after the last packet that
     // arrived, exactly.
-    let last_rx = *p.received[0]
-        .iter()
-        .filter(|&&t| t <= down.at)
-        .last()
-        .unwrap();
+    let last_rx = *p.received[0].iter().rfind(|&&t| t <= down.at).unwrap();
     assert_eq!(down.at, last_rx + SimDuration::from_millis(900));
     // Relative to the failure: the last packet left at most one interval
     // (300 ms) before it, so detection takes between (3-1) x 300 ms and

@@ -12,3 +12,4 @@ pub mod vpn;
 pub use network::{Network, Place, Tap};
 pub use packet::{DropCause, FlowId, Packet};
 pub mod bfd;
+pub mod bgp;
