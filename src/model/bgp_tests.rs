@@ -349,7 +349,7 @@ fn max_prefix_limit_tears_down_and_restarts() {
     assert_eq!(
         ce_t[4],
         (
-            at(secs(0) + d * 4),
+            at(secs(0) + SimDuration(d.0 * 4)),
             "Established -> Idle (NOTIFICATION received: cease: maximum number of prefixes reached (6/1))"
                 .to_string()
         )
@@ -366,19 +366,12 @@ fn max_prefix_limit_tears_down_and_restarts() {
     assert_eq!(
         t[5],
         (
-            at(d * 3 + secs(60)),
+            at(SimDuration(d.0 * 3) + secs(60)),
             "Idle -> Active (restart timer expired)".into()
         )
     );
     assert_eq!(p.s[1].state(), BgpState::Established);
     assert_eq!(p.s[1].adj_rib_in().len(), 4);
-}
-
-impl std::ops::Mul<u64> for SimDuration {
-    type Output = SimDuration;
-    fn mul(self, k: u64) -> SimDuration {
-        SimDuration(self.0 * k)
-    }
 }
 
 #[test]
