@@ -4,3 +4,4 @@
 pub mod bfd;
 pub mod bgp;
 pub mod ethernet;
+pub mod tcp_stream;
