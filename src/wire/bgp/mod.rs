@@ -189,7 +189,7 @@ pub struct Packet<T: AsRef<[u8]>> {
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Checks the marker, the length field against [`HEADER_LEN`],
     /// [`MAX_MESSAGE_LEN`] and the buffer; after `Ok` no accessor panics.
-    /// The buffer may hold more than one message ([`Packet::len`] bounds this one).
+    /// The buffer may hold more than one message ([`Packet::message_len`] bounds this one).
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let b = buffer.as_ref();
         if b.len() < HEADER_LEN {
@@ -209,19 +209,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// The whole message length, header included, in bytes.
-    pub fn len(&self) -> usize {
+    pub fn message_len(&self) -> usize {
         let b = &self.buffer.as_ref()[field::LENGTH];
         u16::from_be_bytes([b[0], b[1]]) as usize
-    }
-    pub fn is_empty(&self) -> bool {
-        false
     }
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[field::TYPE]
     }
     /// The bytes after the header, up to the length field.
     pub fn body(&self) -> &[u8] {
-        &self.buffer.as_ref()[HEADER_LEN..self.len()]
+        &self.buffer.as_ref()[HEADER_LEN..self.message_len()]
     }
 }
 
@@ -573,8 +570,8 @@ impl Repr {
     /// Parses exactly one message; `bytes` must not hold anything after it.
     pub fn parse(bytes: &[u8]) -> Result<Repr, WireError> {
         let pkt = Packet::new_checked(bytes)?;
-        if pkt.len() != bytes.len() {
-            return Err(WireError::BadLength(pkt.len() as u16));
+        if pkt.message_len() != bytes.len() {
+            return Err(WireError::BadLength(pkt.message_len() as u16));
         }
         let body = pkt.body();
         let bad_len = || WireError::BadLength(bytes.len() as u16);
@@ -678,7 +675,7 @@ impl Deframer {
             Err(WireError::Truncated(_)) => return None,
             Err(e) => Err(e),
             Ok(pkt) => {
-                let len = pkt.len();
+                let len = pkt.message_len();
                 let r = Repr::parse(&self.buf[..len]);
                 self.buf.drain(..len);
                 r
