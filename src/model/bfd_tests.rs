@@ -257,3 +257,70 @@ fn slower_peer_sets_the_rate() {
         Some(SimDuration::from_millis(2_250))
     );
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn arb_packet() -> impl Strategy<Value = Repr> {
+        (
+            0u8..4,
+            any::<(bool, bool)>(),
+            1u8..5,
+            prop_oneof![Just(0x11u32), Just(0x22), Just(0x99)],
+            prop_oneof![Just(0u32), Just(0x11), Just(0x42)],
+            prop_oneof![
+                Just(0u32),
+                Just(1),
+                Just(300_000),
+                Just(1_000_000),
+                Just(u32::MAX)
+            ],
+            prop_oneof![Just(0u32), Just(1), Just(300_000), Just(u32::MAX)],
+        )
+            .prop_map(|(st, (poll, final_), mult, my, your, tx, rx)| Repr {
+                diag: Diagnostic::None,
+                state: [State::AdminDown, State::Down, State::Init, State::Up][st as usize],
+                poll,
+                final_,
+                control_plane_independent: false,
+                demand: false,
+                detect_mult: mult,
+                my_discriminator: my,
+                your_discriminator: your,
+                desired_min_tx_us: tx,
+                required_min_rx_us: rx,
+                required_min_echo_rx_us: 0,
+            })
+    }
+
+    proptest! {
+        /// Any packets at any times: no panic, no F with P, and Up only with
+        /// a known peer.
+        #[test]
+        fn session_invariants(
+            steps in prop::collection::vec((0u64..2_000, prop::option::of(arb_packet())), 0..80),
+            mult in 1u8..4,
+        ) {
+            let cfg = BfdConfig { detect_mult: mult, local_discriminator: 0x11, ..BfdConfig::default() };
+            let mut s = BfdSession::new(cfg, rng(9), SimTime::ZERO);
+            let mut now = SimTime::ZERO;
+            for (dt, pkt) in steps {
+                now += SimDuration::from_millis(dt);
+                s.handle_timeout(now);
+                if let Some(p) = pkt {
+                    s.handle_packet(now, &p);
+                }
+                while let Some(out) = s.poll_transmit(now) {
+                    prop_assert!(!(out.poll && out.final_));
+                    prop_assert_eq!(crate::wire::bfd::Repr::parse(&out.to_bytes()), Ok(out));
+                }
+                if s.state() == State::Up {
+                    prop_assert!(s.remote_discriminator != 0);
+                }
+                while s.poll_event().is_some() {}
+            }
+        }
+    }
+}

@@ -534,3 +534,112 @@ fn updates_replace_withdraw_and_reject_loops() {
     let out = p.s[0].export(&PathAttributes::new(vec![], nh));
     assert_eq!((out.as_path, out.local_pref), (vec![], Some(100)));
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Input {
+        Start,
+        Stop,
+        Up,
+        Down,
+        Bfd,
+        Advance(u64),
+        Advertise(u8),
+        Msg(Repr),
+    }
+
+    fn arb_msg() -> impl Strategy<Value = Repr> {
+        let nh = Ipv4Addr::new(10, 255, 0, 1);
+        prop_oneof![
+            Just(Repr::Keepalive),
+            (prop_oneof![Just(MSEE_AS), Just(1u32)], 0u16..20).prop_map(|(asn, hold)| {
+                Repr::Open(OpenRepr::new(asn, hold, Ipv4Addr::new(10, 255, 0, 1)))
+            }),
+            (0u8..7, 0u8..4).prop_map(|(c, s)| Repr::Notification(NotificationRepr::new(c, s))),
+            (
+                prop::collection::vec(0u8..16, 0..4),
+                prop::collection::vec(0u8..16, 0..8),
+                prop::bool::ANY
+            )
+                .prop_map(move |(w, n, looped)| {
+                    let p = |i: &u8| net(&format!("10.{i}.0.0/16"));
+                    let path = if looped {
+                        vec![MSEE_AS, CE_AS]
+                    } else {
+                        vec![MSEE_AS]
+                    };
+                    Repr::Update(UpdateRepr {
+                        withdrawn: w.iter().map(p).collect(),
+                        attributes: (!n.is_empty()).then(|| PathAttributes::new(path, nh)),
+                        nlri: n.iter().map(p).collect(),
+                    })
+                }),
+        ]
+    }
+
+    fn arb_input() -> impl Strategy<Value = Input> {
+        prop_oneof![
+            1 => Just(Input::Start),
+            1 => Just(Input::Stop),
+            3 => Just(Input::Up),
+            1 => Just(Input::Down),
+            1 => Just(Input::Bfd),
+            3 => (0u64..20_000).prop_map(Input::Advance),
+            1 => (0u8..10).prop_map(Input::Advertise),
+            6 => arb_msg().prop_map(Input::Msg),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of inputs: no panic, and the invariants hold.
+        #[test]
+        fn session_invariants(inputs in prop::collection::vec(arb_input(), 0..60)) {
+            let (mut ce, _) = Pair::configs(9);
+            ce.max_prefixes = Some(5);
+            let mut s = BgpSession::new(ce);
+            let mut now = SimTime::ZERO;
+            for input in inputs {
+                match input {
+                    Input::Start => s.start(now),
+                    Input::Stop => s.stop(now),
+                    Input::Up => s.handle_transport_up(now),
+                    Input::Down => s.handle_transport_down(now),
+                    Input::Bfd => s.bfd_down(now),
+                    Input::Advance(ms) => {
+                        now += SimDuration::from_millis(ms);
+                        s.handle_timeout(now);
+                    }
+                    Input::Advertise(n) => {
+                        let nh = Ipv4Addr::new(192, 168, 0, 1);
+                        let routes = (0..n)
+                            .map(|i| (net(&format!("172.16.{i}.0/24")), PathAttributes::new(vec![], nh)))
+                            .collect();
+                        s.set_advertised(now, routes);
+                    }
+                    Input::Msg(m) => s.handle_message(now, m),
+                }
+                while let Some(m) = s.poll_transmit(now) {
+                    // What the session sends always encodes and parses back.
+                    prop_assert_eq!(Repr::parse(&m.to_bytes()), Ok(m));
+                }
+                while s.poll_event().is_some() {}
+                prop_assert!(s.adj_rib_in().len() <= 5);
+                if s.state() != BgpState::Established {
+                    prop_assert!(s.adj_rib_in().is_empty());
+                }
+                let connected = matches!(
+                    s.state(),
+                    BgpState::OpenSent | BgpState::OpenConfirm | BgpState::Established
+                );
+                prop_assert_eq!(s.hold_at.is_some() && !connected, false);
+                if let Some(d) = s.next_deadline() {
+                    prop_assert!(d >= now, "deadline {d:?} before {now:?} with nothing queued");
+                }
+            }
+        }
+    }
+}
