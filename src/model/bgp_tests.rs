@@ -597,7 +597,20 @@ mod fuzz {
     proptest! {
         /// Any sequence of inputs: no panic, and the invariants hold.
         #[test]
-        fn session_invariants(inputs in prop::collection::vec(arb_input(), 0..60)) {
+        fn session_invariants(
+            establish_first in prop::bool::ANY,
+            random in prop::collection::vec(arb_input(), 0..60),
+        ) {
+            // Half the runs start Established, so UPDATEs meet a live session.
+            let open = OpenRepr::new(MSEE_AS, 9, Ipv4Addr::new(10, 255, 0, 1));
+            let prefix = [
+                Input::Start,
+                Input::Up,
+                Input::Msg(Repr::Open(open)),
+                Input::Msg(Repr::Keepalive),
+            ];
+            let skip = if establish_first { 0 } else { prefix.len() };
+            let inputs = prefix.into_iter().skip(skip).chain(random);
             let (mut ce, _) = Pair::configs(9);
             ce.max_prefixes = Some(5);
             let mut s = BgpSession::new(ce);
