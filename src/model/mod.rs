@@ -11,3 +11,5 @@ pub mod vpn;
 
 pub use network::{Network, Place, Tap};
 pub use packet::{DropCause, FlowId, Packet};
+pub mod bfd;
+pub mod bgp;

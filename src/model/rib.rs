@@ -8,11 +8,12 @@
 //! drives a `Rib` by announcing and withdrawing routes; the data plane asks it
 //! for next hops.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
 use crate::scenario::PathId;
+use crate::wire::bgp::{Origin, PathAttributes};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -179,5 +180,247 @@ mod tests {
         rib.announce(route("10.0.0.0/8", PathId::Primary, 100, false));
         let hops = rib.lookup("10.9.9.9".parse().unwrap());
         assert_eq!(hops.iter().collect::<Vec<_>>(), [PathId::Primary]);
+    }
+}
+
+/// What the full BGP decision process (RFC 4271 9.1.2.2) compares between
+/// paths to one prefix, learned from different sessions. [`Route`] keeps
+/// only the first three keys (what the data plane needs to forward);
+/// the control plane runs [`best_paths`] over its candidates and announces
+/// the winners to the [`Rib`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathRank {
+    /// Local to this router (Cisco "weight"), compared first; higher wins.
+    pub weight: u32,
+    /// Higher wins.
+    pub local_pref: u32,
+    /// Shorter wins.
+    pub as_path_len: u32,
+    /// Lower wins (IGP < EGP < Incomplete).
+    pub origin: Origin,
+    /// Lower wins; only compared between paths from the same neighbor AS.
+    /// An absent MED counts as 0 (RFC 4271 9.1.2.2 c).
+    pub med: u32,
+    /// The leftmost AS of the path (the neighbor that sent it); the local
+    /// AS for a path with an empty AS_PATH.
+    pub neighbor_as: u32,
+    /// Learned from an external peer; preferred over internal.
+    pub ebgp: bool,
+    /// BGP identifier of the peer it came from; lower wins.
+    pub router_id: Ipv4Addr,
+    /// Address of that peer; lower wins, the last tie-break.
+    pub peer_addr: Ipv4Addr,
+}
+
+impl PathRank {
+    /// The rank of a path received with `attrs`. `default_local_pref`
+    /// applies when the path carries none (eBGP routes never do).
+    pub fn from_attrs(
+        attrs: &PathAttributes,
+        weight: u32,
+        default_local_pref: u32,
+        local_as: u32,
+        ebgp: bool,
+        router_id: Ipv4Addr,
+        peer_addr: Ipv4Addr,
+    ) -> Self {
+        PathRank {
+            weight,
+            local_pref: attrs.local_pref.unwrap_or(default_local_pref),
+            as_path_len: attrs.as_path.len() as u32,
+            origin: attrs.origin,
+            med: attrs.med.unwrap_or(0),
+            neighbor_as: attrs.as_path.first().copied().unwrap_or(local_as),
+            ebgp,
+            router_id,
+            peer_addr,
+        }
+    }
+}
+
+/// The candidates (indices into `paths`) that survive the decision process
+/// up to and including eBGP-over-iBGP, best first: they are equally good
+/// for multipath. The order among them (router id, then peer address, then
+/// position) makes the first the single best path. The IGP-cost step is
+/// skipped: every next hop is directly connected in the model.
+///
+/// Steps are eliminations, as in the RFC, not a sort key, because the MED
+/// step only compares paths from the same neighbor AS and so is not a total
+/// order; the result does not depend on the order of `paths`.
+pub fn best_paths(paths: &[PathRank]) -> Vec<usize> {
+    let mut alive: Vec<usize> = (0..paths.len()).collect();
+    fn keep_best<K: Ord>(alive: &mut Vec<usize>, key: impl Fn(usize) -> K) {
+        if let Some(best) = alive.iter().map(|&i| key(i)).max() {
+            alive.retain(|&i| key(i) == best);
+        }
+    }
+    let p = paths;
+    keep_best(&mut alive, |i| p[i].weight);
+    keep_best(&mut alive, |i| p[i].local_pref);
+    keep_best(&mut alive, |i| std::cmp::Reverse(p[i].as_path_len));
+    keep_best(&mut alive, |i| std::cmp::Reverse(p[i].origin));
+    let med_beaten = |i: usize, alive: &[usize]| {
+        alive
+            .iter()
+            .any(|&j| p[j].neighbor_as == p[i].neighbor_as && p[j].med < p[i].med)
+    };
+    let snapshot = alive.clone();
+    alive.retain(|&i| !med_beaten(i, &snapshot));
+    keep_best(&mut alive, |i| p[i].ebgp);
+    alive.sort_by_key(|&i| (p[i].router_id, p[i].peer_addr, i));
+    alive
+}
+
+#[cfg(test)]
+mod best_path_tests {
+    use super::*;
+
+    fn path(router_id: u8) -> PathRank {
+        PathRank {
+            weight: 0,
+            local_pref: 100,
+            as_path_len: 1,
+            origin: Origin::Igp,
+            med: 0,
+            neighbor_as: 12076,
+            ebgp: true,
+            router_id: Ipv4Addr::new(10, 0, 0, router_id),
+            peer_addr: Ipv4Addr::new(192, 168, 0, router_id),
+        }
+    }
+
+    /// `better` wins over `worse` whichever comes first.
+    fn wins(better: PathRank, worse: PathRank) {
+        assert_eq!(best_paths(&[better.clone(), worse.clone()])[0], 0);
+        assert_eq!(best_paths(&[worse, better])[0], 1);
+    }
+
+    #[test]
+    fn each_step_in_rfc_order() {
+        // Each pair differs in one key, and the worse path always has the
+        // lower router id, so only that key can make the better path win.
+        let worse = path(1);
+        wins(
+            PathRank {
+                weight: 1,
+                ..path(2)
+            },
+            worse.clone(),
+        );
+        wins(
+            PathRank {
+                local_pref: 150,
+                ..path(2)
+            },
+            worse.clone(),
+        );
+        wins(
+            path(2),
+            PathRank {
+                as_path_len: 2,
+                ..worse.clone()
+            },
+        );
+        wins(
+            path(2),
+            PathRank {
+                origin: Origin::Incomplete,
+                ..worse.clone()
+            },
+        );
+        wins(
+            path(2),
+            PathRank {
+                med: 5,
+                ..worse.clone()
+            },
+        );
+        wins(
+            path(2),
+            PathRank {
+                ebgp: false,
+                ..worse.clone()
+            },
+        );
+        wins(path(1), path(2));
+        // Same router id (one peer, two sessions): lowest peer address.
+        let a = path(1);
+        let b = PathRank {
+            peer_addr: Ipv4Addr::new(192, 168, 0, 0),
+            ..path(1)
+        };
+        wins(b, a);
+        // Earlier keys dominate later ones: weight beats a longer AS path.
+        wins(
+            PathRank {
+                weight: 32_769,
+                as_path_len: 4,
+                ..path(2)
+            },
+            PathRank {
+                weight: 32_768,
+                ..worse
+            },
+        );
+    }
+
+    #[test]
+    fn med_only_between_paths_from_the_same_neighbor_as() {
+        // Different neighbor ASes: MED is not compared, router id decides.
+        let a = PathRank {
+            med: 100,
+            neighbor_as: 1,
+            ..path(1)
+        };
+        let b = PathRank {
+            med: 0,
+            neighbor_as: 2,
+            ..path(2)
+        };
+        assert_eq!(best_paths(&[a.clone(), b.clone()]), [0, 1]);
+        // A third path from AS 1 with a lower MED eliminates `a` only.
+        let c = PathRank {
+            med: 50,
+            neighbor_as: 1,
+            ..path(3)
+        };
+        let all = [a, b, c];
+        assert_eq!(best_paths(&all), [1, 2]);
+        // The outcome does not depend on the input order.
+        for perm in [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ] {
+            let v: Vec<PathRank> = perm.iter().map(|&i| all[i].clone()).collect();
+            let best: Vec<usize> = best_paths(&v).iter().map(|&i| perm[i]).collect();
+            assert_eq!(best, [1, 2], "{perm:?}");
+        }
+        assert!(best_paths(&[]).is_empty());
+    }
+
+    #[test]
+    fn rank_from_received_attributes() {
+        let mut attrs = PathAttributes::new(vec![12076, 65515], Ipv4Addr::new(10, 0, 0, 1));
+        attrs.med = Some(7);
+        let r = PathRank::from_attrs(
+            &attrs,
+            0,
+            100,
+            65020,
+            true,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(192, 168, 0, 2),
+        );
+        assert_eq!(
+            (r.local_pref, r.as_path_len, r.med, r.neighbor_as),
+            (100, 2, 7, 12076)
+        );
+        let local = PathAttributes::new(vec![], Ipv4Addr::new(10, 0, 0, 1));
+        let r = PathRank::from_attrs(&local, 0, 100, 65020, false, r.router_id, r.peer_addr);
+        assert_eq!(r.neighbor_as, 65020);
     }
 }

@@ -1,7 +1,10 @@
 //! Wire formats: the sizes and (with the frame builders) the bytes of what
 //! crosses a modeled link. Nothing here knows about simulation.
 
+pub mod bfd;
+pub mod bgp;
 pub mod esp;
 pub mod ethernet;
 pub mod frame;
 pub mod payload;
+pub mod tcp_stream;
