@@ -119,9 +119,10 @@ impl Link {
         if tx_start > now && self.queued_bytes + pkt.wire_len as u64 > self.limit.bytes() {
             return Err(Refused::QueueFull);
         }
-        let bits = 8 * (pkt.wire_len + self.gap) as u128;
-        let total = bits * NS_PER_SEC as u128 + self.carry as u128;
-        let rate = self.rate.bps() as u128;
+        // u64 is enough: a 9 kB frame is 7.2e13 bit-ns, and carry < rate.
+        let bits = 8 * (pkt.wire_len + self.gap) as u64;
+        let total = bits * NS_PER_SEC + self.carry;
+        let rate = self.rate.bps();
         let tx_ns = (total / rate) as u64;
         self.carry = (total % rate) as u64;
         self.busy_until = tx_start + SimDuration(tx_ns);

@@ -87,7 +87,8 @@ impl UdpSource {
             esp_seq: 0,
         };
         self.seq += 1;
-        let bits_ns = 8 * ip_len as u128 * NS_PER_SEC as u128;
+        // u64 is enough: a 9 kB packet is 7.2e13 bit-ns, and carry < rate.
+        let bits_ns = 8 * ip_len as u64 * NS_PER_SEC;
         let gap = match self.kind {
             FlowKind::Poisson => {
                 let mean = bits_ns as f64 / self.rate_bps as f64;
@@ -95,9 +96,9 @@ impl UdpSource {
                 SimDuration(exp.sample(&mut self.rng).round() as u64)
             }
             FlowKind::Cbr | FlowKind::OnOff { .. } => {
-                let total = bits_ns + self.carry as u128;
-                self.carry = (total % self.rate_bps as u128) as u64;
-                SimDuration((total / self.rate_bps as u128) as u64)
+                let total = bits_ns + self.carry;
+                self.carry = total % self.rate_bps;
+                SimDuration(total / self.rate_bps)
             }
         };
         let mut next = now + gap;
