@@ -83,7 +83,7 @@ pub fn run(cfg: &Config, dir: &Path, capture: bool, threads: usize) -> Result<Re
     })?;
     let started = std::time::Instant::now();
     let cap = if capture {
-        observe::capture::CaptureWriter::start(cfg, dir, 2)?
+        observe::capture::CaptureWriter::start(cfg, dir, engine::processes(cfg).len())?
     } else {
         None
     };

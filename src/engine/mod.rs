@@ -14,7 +14,7 @@
 
 mod partition;
 
-pub use partition::{run_partitioned, Partitioning};
+pub use partition::{processes, run_partitioned, Partitioning};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -29,8 +29,9 @@ use crate::traffic::UdpSource;
 use crate::units::SimTime;
 
 const CLASS_EVENT: u8 = 0;
-const CLASS_LINK: u8 = 1;
-const CLASS_SOURCE: u8 = 2;
+const CLASS_CONTROL: u8 = 1;
+const CLASS_LINK: u8 = 2;
+const CLASS_SOURCE: u8 = 3;
 
 type Entry = Reverse<(SimTime, u8, u32)>;
 
@@ -54,6 +55,8 @@ pub struct Engine {
     heap: BinaryHeap<Entry>,
     /// The time each link's pending entry is for, if it has one.
     link_scheduled: [Option<SimTime>; 6],
+    /// The same for the control plane.
+    control_scheduled: Option<SimTime>,
     pub observers: Observers,
     pub counters: EngineCounters,
     flow_count: usize,
@@ -93,7 +96,7 @@ impl Engine {
         for (i, e) in cfg.events.iter().enumerate() {
             heap.push(Reverse((e.at, CLASS_EVENT, i as u32)));
         }
-        Engine {
+        let mut engine = Engine {
             now: SimTime::ZERO,
             end: SimTime::ZERO + cfg.duration,
             network: Network::new(cfg),
@@ -101,6 +104,7 @@ impl Engine {
             events: cfg.events.clone(),
             heap,
             link_scheduled: [None; 6],
+            control_scheduled: None,
             observers: Observers {
                 metrics: Metrics::new(cfg),
                 capture,
@@ -109,7 +113,9 @@ impl Engine {
             },
             counters: EngineCounters::default(),
             flow_count: cfg.flows.len(),
-        }
+        };
+        engine.schedule_control();
+        engine
     }
 
     pub fn now(&self) -> SimTime {
@@ -118,6 +124,15 @@ impl Engine {
 
     pub fn network(&self) -> &Network {
         &self.network
+    }
+
+    fn schedule_control(&mut self) {
+        if let Some(d) = self.network.control_deadline() {
+            if self.control_scheduled.is_none_or(|s| d < s) {
+                self.control_scheduled = Some(d);
+                self.heap.push(Reverse((d, CLASS_CONTROL, 0)));
+            }
+        }
     }
 
     fn schedule_link(&mut self, link: usize) {
@@ -148,6 +163,15 @@ impl Engine {
                     for link in 0..6 {
                         self.schedule_link(link);
                     }
+                    self.schedule_control();
+                }
+                CLASS_CONTROL => {
+                    if self.control_scheduled != Some(t) {
+                        continue; // superseded by an earlier deadline
+                    }
+                    self.control_scheduled = None;
+                    self.network.handle_control(t, &mut self.observers);
+                    self.schedule_control();
                 }
                 CLASS_LINK => {
                     if self.link_scheduled[index] != Some(t) {

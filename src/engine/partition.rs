@@ -31,7 +31,17 @@ pub enum Partitioning {
     ByDirection,
 }
 
-const PARTS: [Direction; 2] = [Direction::In, Direction::Out];
+/// The logical processes of a scenario: one per direction, or one for the
+/// whole model when a control plane couples the directions (a BGP message
+/// arriving one way changes the routes of the other at once: zero
+/// lookahead, so those processes are merged).
+pub fn processes(cfg: &Config) -> Vec<Option<Direction>> {
+    if cfg.bgp.is_some() {
+        vec![None]
+    } else {
+        vec![Some(Direction::In), Some(Direction::Out)]
+    }
+}
 
 /// Runs the scenario to its end on `threads` threads (at least one) and
 /// returns the merged outcome and, when capturing, the frames seen per tap.
@@ -44,12 +54,13 @@ pub fn run_partitioned(
     let capturing = sinks.is_some();
     let mut sinks: Vec<Option<CaptureSink>> = match sinks {
         Some(s) => s.into_iter().map(Some).collect(),
-        None => PARTS.iter().map(|_| None).collect(),
+        None => processes(cfg).iter().map(|_| None).collect(),
     };
-    let mut lps: Vec<Engine> = PARTS
+    let parts = processes(cfg);
+    let mut lps: Vec<Engine> = parts
         .iter()
         .zip(sinks.iter_mut())
-        .map(|(d, sink)| Engine::new(cfg, sink.take(), Some(*d)))
+        .map(|(d, sink)| Engine::new(cfg, sink.take(), *d))
         .collect();
     let end = SimTime::ZERO + cfg.duration;
     let window = if capturing {
@@ -66,7 +77,7 @@ pub fn run_partitioned(
             })
         })
     };
-    if threads <= 1 {
+    if threads <= 1 || lps.len() == 1 {
         for until in bounds() {
             for lp in &mut lps {
                 lp.run_until(until);
@@ -91,10 +102,11 @@ pub fn run_partitioned(
     let mut outcomes = lps.into_iter().map(Engine::finish);
     let mut merged = outcomes.next().expect("at least one process");
     let mut frames = merged.capture.take().map(CaptureSink::close);
-    for (dir, o) in PARTS.iter().skip(1).zip(outcomes) {
-        merged.metrics.absorb(o.metrics, *dir);
+    for (dir, o) in parts.iter().skip(1).zip(outcomes) {
+        let dir = dir.expect("several processes split by direction");
+        merged.metrics.absorb(o.metrics, dir);
         for (i, b) in o.busy.iter().enumerate() {
-            if i % 2 == *dir as usize {
+            if i % 2 == dir as usize {
                 merged.busy[i] = *b;
             }
         }

@@ -13,3 +13,4 @@ pub use network::{Network, Place, Tap};
 pub use packet::{DropCause, FlowId, Packet};
 pub mod bfd;
 pub mod bgp;
+pub mod control;

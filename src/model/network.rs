@@ -20,6 +20,7 @@ use std::net::IpAddr;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use crate::model::control::ControlPlane;
 use crate::model::gateway::ErGateway;
 use crate::model::link::{Link, Refused, ETHERNET_GAP};
 use crate::model::packet::{DropCause, FlowId, Packet};
@@ -75,6 +76,13 @@ pub trait Tap {
     fn delivered(&mut self, _now: SimTime, _pkt: &Packet) {}
     /// The path a flow's packets are sent on changed (first packet on `to`).
     fn path_changed(&mut self, _now: SimTime, _flow: FlowId, _from: PathId, _to: PathId) {}
+    /// A failure happened on `path` (for failover timing).
+    fn failure(&mut self, _now: SimTime, _path: PathId, _what: &str) {}
+    /// The CE noticed that `path` failed: its session there went down (or,
+    /// without a control plane, the interface did).
+    fn control_down(&mut self, _now: SimTime, _path: PathId) {}
+    /// A control-plane frame (BGP or BFD) seen at the receiving end of `path`.
+    fn control_frame(&mut self, _now: SimTime, _path: PathId, _dir: Direction, _frame: &[u8]) {}
     /// Something worth a line in the timeline.
     fn note(&mut self, _now: SimTime, _text: String) {}
 }
@@ -111,6 +119,13 @@ pub struct Network {
     tags: u32,
     vpn: Option<VpnState>,
     mode: Mode,
+    /// Prefixes routed by link state rather than BGP, per direction: all of
+    /// them without a control plane, the IPv6 ones with it.
+    static_prefixes: [Vec<ipnet::IpNet>; 2],
+    /// Paths that lose everything arriving on them (silent failure or a
+    /// failed router).
+    black_hole: [bool; 3],
+    control: Option<ControlPlane>,
 }
 
 pub fn link_index(path: PathId, dir: Direction) -> usize {
@@ -191,18 +206,64 @@ impl Network {
                 ],
             }),
             mode: c.mode,
+            static_prefixes: Default::default(),
+            black_hole: [false; 3],
+            control: cfg
+                .bgp
+                .as_ref()
+                .map(|b| ControlPlane::new(cfg, b, SimTime::ZERO)),
         };
         for (dir, prefixes) in [(Direction::In, &cfg.azure), (Direction::Out, &cfg.onprem)] {
-            for prefix in prefixes {
-                for path in PathId::ALL {
-                    if path != PathId::Vpn || net.vpn.is_some() {
-                        let r = net.route_for(*prefix, path, dir);
-                        net.ribs[dir_index(dir)].announce(r);
-                    }
-                }
-            }
+            net.static_prefixes[dir_index(dir)] = prefixes
+                .iter()
+                .filter(|p| cfg.bgp.is_none() || p.addr().is_ipv6())
+                .copied()
+                .collect();
+        }
+        for path in PathId::ALL {
+            net.announce_static(path);
         }
         net
+    }
+
+    fn announce_static(&mut self, path: PathId) {
+        if path == PathId::Vpn && self.vpn.is_none() {
+            return;
+        }
+        for dir in [Direction::In, Direction::Out] {
+            for prefix in self.static_prefixes[dir_index(dir)].clone() {
+                let r = self.route_for(prefix, path, dir);
+                self.ribs[dir_index(dir)].announce(r);
+            }
+        }
+    }
+
+    fn withdraw_static(&mut self, path: PathId) -> bool {
+        let mut any = false;
+        for dir in [Direction::In, Direction::Out] {
+            for prefix in self.static_prefixes[dir_index(dir)].clone() {
+                let before = self.ribs[dir_index(dir)].version();
+                self.ribs[dir_index(dir)].withdraw(prefix, path);
+                any |= before != self.ribs[dir_index(dir)].version();
+            }
+        }
+        any
+    }
+
+    /// When the control plane next needs to run.
+    pub fn control_deadline(&self) -> Option<SimTime> {
+        self.control.as_ref().and_then(|c| c.next_deadline())
+    }
+
+    pub fn has_control_plane(&self) -> bool {
+        self.control.is_some()
+    }
+
+    /// Runs the control plane at `now`: BGP and BFD messages, timers, routes.
+    pub fn handle_control(&mut self, now: SimTime, tap: &mut impl Tap) {
+        if let Some(c) = &mut self.control {
+            c.process(now, &mut self.ribs, tap);
+        }
     }
 
     /// The route a router learns for `prefix` over `path`, with the policy
@@ -359,6 +420,10 @@ impl Network {
             Direction::Out
         };
         let place = Place::Link(path, dir);
+        if self.black_hole[path as usize] {
+            tap.dropped(now, place, DropCause::BlackHole, &pkt);
+            return true;
+        }
         if path == PathId::Vpn {
             let vpn = self.vpn.as_mut().expect("VPN link exists");
             if vpn.loss_ppb > 0
@@ -394,6 +459,7 @@ impl Network {
     pub fn handle_action(&mut self, now: SimTime, action: Action, tap: &mut impl Tap) {
         match action {
             Action::LinkDown(path) => {
+                tap.failure(now, path, "carrier loss");
                 for dir in [Direction::In, Direction::Out] {
                     if let Some(link) = self.links[link_index(path, dir)].as_mut() {
                         link.set_down(now, |p| {
@@ -408,17 +474,19 @@ impl Network {
                         path.as_str()
                     ),
                 );
-                for dir in [Direction::In, Direction::Out] {
-                    if self.ribs[dir_index(dir)].withdraw_path(path) > 0 {
-                        tap.note(
-                            now,
-                            format!(
-                                "{}: routes via {} withdrawn",
-                                router_name(dir),
-                                path.as_str()
-                            ),
-                        );
+                if self.withdraw_static(path) {
+                    tap.note(
+                        now,
+                        format!("routes via {} withdrawn (interface down)", path.as_str()),
+                    );
+                }
+                match &mut self.control {
+                    Some(c) => {
+                        c.set_carrier(now, path, false);
+                        c.process(now, &mut self.ribs, tap);
                     }
+                    // Without a control plane, the routers react at once.
+                    None => tap.control_down(now, path),
                 }
             }
             Action::LinkUp(path) => {
@@ -429,29 +497,70 @@ impl Network {
                         link.set_up();
                     }
                 }
+                self.black_hole[path as usize] = false;
                 tap.note(now, format!("link {} up", path.as_str()));
                 if changed {
-                    for dir in [Direction::In, Direction::Out] {
-                        let prefixes: Vec<_> = self.ribs[dir_index(dir)]
-                            .routes()
-                            .iter()
-                            .map(|r| r.prefix)
-                            .collect::<std::collections::BTreeSet<_>>()
-                            .into_iter()
-                            .collect();
-                        for prefix in prefixes {
-                            let r = self.route_for(prefix, path, dir);
-                            self.ribs[dir_index(dir)].announce(r);
-                        }
+                    self.announce_static(path);
+                    if !self.static_prefixes.iter().all(|p| p.is_empty()) {
+                        tap.note(
+                            now,
+                            format!("routes via {} restored (interface up)", path.as_str()),
+                        );
+                    }
+                }
+                if let Some(c) = &mut self.control {
+                    c.set_silent_fail(path, false);
+                    c.set_carrier(now, path, true);
+                }
+            }
+            Action::SilentFail(path) => {
+                tap.failure(now, path, "silent failure");
+                self.black_hole[path as usize] = true;
+                tap.note(
+                    now,
+                    format!("link {} fails silently (nothing signals it)", path.as_str()),
+                );
+                if let Some(c) = &mut self.control {
+                    c.set_silent_fail(path, true);
+                }
+            }
+            Action::RouterDown(path) => {
+                tap.failure(now, path, "router failure");
+                self.black_hole[path as usize] = true;
+                tap.note(now, format!("{} router down", path.as_str()));
+                if let Some(c) = &mut self.control {
+                    c.set_router_down(now, path, true);
+                    // Azure's side of the router failure is its own
+                    // network: it stops using the router at once
+                    // (assumption; the gateway-to-MSEE convergence Microsoft
+                    // quotes, up to a minute, is not modeled).
+                    if self.ribs[1].withdraw_path(path) > 0 {
                         tap.note(
                             now,
                             format!(
-                                "{}: routes via {} restored",
-                                router_name(dir),
+                                "Azure: routes via {} withdrawn (router down)",
                                 path.as_str()
                             ),
                         );
                     }
+                }
+            }
+            Action::RouterUp(path) => {
+                self.black_hole[path as usize] = false;
+                tap.note(now, format!("{} router up", path.as_str()));
+                if let Some(c) = &mut self.control {
+                    c.set_router_down(now, path, false);
+                }
+            }
+            Action::BgpReset(path) => {
+                tap.failure(now, path, "BGP reset");
+                tap.note(
+                    now,
+                    format!("BGP session via {} reset by the operator", path.as_str()),
+                );
+                if let Some(c) = &mut self.control {
+                    c.reset(now, path);
+                    c.process(now, &mut self.ribs, tap);
                 }
             }
             Action::SetBandwidth(target, rate) => {
@@ -494,12 +603,5 @@ impl Network {
     /// The path a flow's packets take now, if any.
     pub fn current_path(&mut self, flow: usize, hash: u32) -> Option<PathId> {
         self.next_hops(flow).pick(hash)
-    }
-}
-
-fn router_name(dir: Direction) -> &'static str {
-    match dir {
-        Direction::In => "CE",
-        Direction::Out => "Azure",
     }
 }

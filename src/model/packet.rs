@@ -46,10 +46,13 @@ pub enum DropCause {
     Gateway,
     /// Above the VPN gateway's throughput (its shaping queue overflowed).
     VpnGateway,
+    /// On a path that failed silently (or whose router failed), before the
+    /// control plane noticed.
+    BlackHole,
 }
 
 impl DropCause {
-    pub const ALL: [DropCause; 8] = [
+    pub const ALL: [DropCause; 9] = [
         DropCause::Policer,
         DropCause::Queue,
         DropCause::LinkDown,
@@ -58,6 +61,7 @@ impl DropCause {
         DropCause::Loss,
         DropCause::Gateway,
         DropCause::VpnGateway,
+        DropCause::BlackHole,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +74,7 @@ impl DropCause {
             DropCause::Loss => "loss",
             DropCause::Gateway => "gateway",
             DropCause::VpnGateway => "vpn-gateway",
+            DropCause::BlackHole => "black-hole",
         }
     }
 

@@ -88,6 +88,16 @@ impl Rib {
         n
     }
 
+    /// Removes the route for `prefix` learned over `path`, if any.
+    pub fn withdraw(&mut self, prefix: IpNet, path: PathId) {
+        let before = self.routes.len();
+        self.routes
+            .retain(|r| !(r.prefix == prefix && r.path == path));
+        if self.routes.len() != before {
+            self.version += 1;
+        }
+    }
+
     pub fn version(&self) -> u64 {
         self.version
     }

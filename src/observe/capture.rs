@@ -59,13 +59,14 @@ pub fn drop_place(place: Place, cause: DropCause) -> String {
     }
 }
 
-/// One packet seen by one tap.
-#[derive(Clone, Copy)]
+/// One packet seen by one tap: a data packet (rebuilt by the writer), or the
+/// bytes of a control-plane frame.
 struct Seen {
     tap: CaptureTap,
     time: SimTime,
     shape: Shape,
     pkt: Packet,
+    raw: Option<Box<[u8]>>,
 }
 
 /// What a finished capture wrote.
@@ -134,16 +135,18 @@ fn idb(tap: CaptureTap, snaplen: u32) -> InterfaceDescriptionBlock<'static> {
 /// Merges one window from every stream in `(time, stream)` order: each
 /// stream's window is already in time order, so this is a k-way merge, and
 /// the result is the same whatever thread produced each stream.
-fn merge_window(windows: &mut [Vec<Seen>], out: &mut Vec<Seen>) {
+fn merge_window(windows: Vec<Vec<Seen>>, out: &mut Vec<Seen>) {
     out.clear();
-    let mut pos = vec![0usize; windows.len()];
+    let mut windows: Vec<_> = windows
+        .into_iter()
+        .map(|w| w.into_iter().peekable())
+        .collect();
     loop {
         let next = (0..windows.len())
-            .filter(|&i| pos[i] < windows[i].len())
-            .min_by_key(|&i| (windows[i][pos[i]].time, i));
-        let Some(i) = next else { break };
-        out.push(windows[i][pos[i]]);
-        pos[i] += 1;
+            .filter_map(|i| windows[i].peek().map(|s| (s.time, i)))
+            .min();
+        let Some((_, i)) = next else { break };
+        out.extend(windows[i].next());
     }
 }
 
@@ -166,9 +169,12 @@ fn write_all(
                 Err(_) => break 'windows,
             }
         }
-        merge_window(&mut windows, &mut merged);
+        merge_window(windows, &mut merged);
         for s in merged.drain(..) {
-            let original_len = builder.build(&s.pkt, s.shape, &mut frame);
+            let original_len = match &s.raw {
+                Some(bytes) => builder.control(bytes, s.shape, &mut frame),
+                None => builder.build(&s.pkt, s.shape, &mut frame),
+            };
             let mut options = vec![];
             if let Shape::Drop(place, cause) = s.shape {
                 options.push(EnhancedPacketOption::Comment(
@@ -336,6 +342,7 @@ impl CaptureSink {
             time,
             shape,
             pkt: *pkt,
+            raw: None,
         });
     }
 
@@ -374,6 +381,36 @@ impl Tap for CaptureSink {
 
     fn dropped(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
         self.see(now, CaptureTap::Drops, Shape::Drop(place, cause), pkt);
+    }
+
+    fn control_frame(&mut self, now: SimTime, path: PathId, dir: Direction, frame: &[u8]) {
+        // Control frames inside the VPN tunnel are not captured (see README).
+        let tap = match path {
+            PathId::Primary => CaptureTap::PrimaryMsee,
+            PathId::Secondary => CaptureTap::SecondaryMsee,
+            PathId::Vpn => return,
+        };
+        if !self.enabled[tap as usize] || self.window.is_some_and(|(a, b)| now < a || now >= b) {
+            return;
+        }
+        self.frames[tap as usize] += 1;
+        let pkt = Packet {
+            flow: 0,
+            seq: 0,
+            sent: now,
+            ip_len: 0,
+            wire_len: 0,
+            hash: 0,
+            enqueued: now,
+            esp_seq: 0,
+        };
+        self.batch.push(Seen {
+            tap,
+            time: now,
+            shape: Shape::Circuit(path, dir),
+            pkt,
+            raw: Some(frame.into()),
+        });
     }
 
     fn delivered(&mut self, now: SimTime, pkt: &Packet) {

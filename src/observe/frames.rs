@@ -196,6 +196,35 @@ impl FrameBuilder {
         self.plain(pkt, src, dst, self.tags[path as usize], out)
     }
 
+    /// Writes a control-plane frame (built untagged by the control plane)
+    /// into `out` with the VLAN tags of the circuit link it crossed.
+    pub fn control(&mut self, untagged: &[u8], shape: Shape, out: &mut Vec<u8>) -> u32 {
+        out.clear();
+        let tags = match shape {
+            Shape::Circuit(path, _) => self.tags[path as usize],
+            _ => Tags::Untagged,
+        };
+        let (Some(dst), Some(src), Some(et)) = (
+            untagged.get(0..6),
+            untagged.get(6..12),
+            untagged.get(12..14),
+        ) else {
+            out.extend_from_slice(untagged);
+            return out.len() as u32;
+        };
+        let ether_type = etherparse::EtherType(u16::from_be_bytes([et[0], et[1]]));
+        frame::write_ethernet(
+            src.try_into().expect("6 bytes"),
+            dst.try_into().expect("6 bytes"),
+            tags,
+            ether_type,
+            out,
+        );
+        out.extend_from_slice(&untagged[14..]);
+        frame::pad(out, 0);
+        out.len() as u32
+    }
+
     /// Writes the frame of `pkt` seen as `shape` into `out` (cleared first),
     /// truncated to the snap length; returns the frame's original length.
     pub fn build(&mut self, pkt: &Packet, shape: Shape, out: &mut Vec<u8>) -> u32 {

@@ -74,6 +74,8 @@ pub struct FlowStats {
     lost_since_delivery: u64,
     /// Set when the flow moved to a path, until its first delivery there.
     awaiting_first: Option<PathId>,
+    /// The path of its last delivered packet.
+    path: Option<PathId>,
 }
 
 #[derive(Default)]
@@ -96,6 +98,31 @@ pub struct LinkStats {
     pub dropped_bits: Vec<u64>,
 }
 
+/// What one flow went through in one failure.
+#[derive(Debug, Clone)]
+pub struct FlowFailover {
+    pub flow: usize,
+    /// The path its packets were delivered on when the failure happened.
+    pub before: PathId,
+    /// The first other path a packet was delivered on afterwards.
+    pub after: Option<PathId>,
+    pub converged: Option<SimTime>,
+    pub lost_packets: u64,
+    pub lost_bytes: u64,
+}
+
+/// One failure of a path and how the network got over it.
+#[derive(Debug, Clone)]
+pub struct FailoverRecord {
+    pub at: SimTime,
+    pub path: PathId,
+    pub what: String,
+    /// When the CE's session over the path went down (or its interface).
+    pub detected: Option<SimTime>,
+    /// The flows that were on the failed path.
+    pub flows: Vec<FlowFailover>,
+}
+
 pub struct TimelineEntry {
     pub time: SimTime,
     pub text: String,
@@ -113,6 +140,10 @@ pub struct Metrics {
     /// Every drop by where and why.
     pub drop_sites: std::collections::BTreeMap<(Place, DropCause), u64>,
     pub timeline: Vec<TimelineEntry>,
+    pub failovers: Vec<FailoverRecord>,
+    /// Flow entries of failovers not yet converged (skips the per-packet
+    /// bookkeeping when zero).
+    open_failovers: usize,
     outage_min: SimDuration,
 }
 
@@ -138,6 +169,7 @@ impl Metrics {
                     last_delivery: f.start,
                     lost_since_delivery: 0,
                     awaiting_first: None,
+                    path: None,
                 })
                 .collect(),
             flow_names: cfg.flows.iter().map(|f| f.name.clone()).collect(),
@@ -154,6 +186,8 @@ impl Metrics {
             router_drops: Default::default(),
             drop_sites: Default::default(),
             timeline: Vec::new(),
+            failovers: Vec::new(),
+            open_failovers: 0,
             outage_min: cfg.report.outage_min,
         }
     }
@@ -194,6 +228,11 @@ impl Metrics {
         self.router_drops[dir as usize] = other.router_drops[dir as usize];
         for (k, v) in other.drop_sites {
             *self.drop_sites.entry(k).or_insert(0) += v;
+        }
+        for (mine, theirs) in self.failovers.iter_mut().zip(other.failovers) {
+            mine.detected = mine.detected.or(theirs.detected);
+            mine.flows.extend(theirs.flows);
+            mine.flows.sort_by_key(|f| f.flow);
         }
         let mine = std::mem::take(&mut self.timeline);
         let mut theirs = other.timeline.into_iter().peekable();
@@ -249,6 +288,22 @@ impl Tap for Metrics {
             l.policed_bits[m] += 8 * pkt.wire_len as u64;
         }
         let f = &mut self.flows[pkt.flow as usize];
+        f.path = Some(path);
+        if self.open_failovers > 0 {
+            for rec in &mut self.failovers {
+                for fe in rec
+                    .flows
+                    .iter_mut()
+                    .filter(|fe| fe.flow == pkt.flow as usize && fe.converged.is_none())
+                {
+                    if path != rec.path {
+                        fe.converged = Some(now);
+                        fe.after = Some(path);
+                        self.open_failovers -= 1;
+                    }
+                }
+            }
+        }
         if f.awaiting_first == Some(path) {
             f.awaiting_first = None;
             let text = format!(
@@ -284,6 +339,18 @@ impl Tap for Metrics {
         let f = &mut self.flows[pkt.flow as usize];
         f.drops[cause.index()] += 1;
         f.lost_since_delivery += 1;
+        if self.open_failovers > 0 {
+            for rec in &mut self.failovers {
+                for fe in rec
+                    .flows
+                    .iter_mut()
+                    .filter(|fe| fe.flow == pkt.flow as usize && fe.converged.is_none())
+                {
+                    fe.lost_packets += 1;
+                    fe.lost_bytes += pkt.ip_len as u64;
+                }
+            }
+        }
         *self.drop_sites.entry((place, cause)).or_insert(0) += 1;
         match place {
             Place::Link(path, dir) => {
@@ -325,5 +392,40 @@ impl Tap for Metrics {
 
     fn note(&mut self, now: SimTime, text: String) {
         self.timeline.push(TimelineEntry { time: now, text });
+    }
+
+    fn failure(&mut self, now: SimTime, path: PathId, what: &str) {
+        let flows: Vec<FlowFailover> = self
+            .flows
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.path == Some(path))
+            .map(|(flow, _)| FlowFailover {
+                flow,
+                before: path,
+                after: None,
+                converged: None,
+                lost_packets: 0,
+                lost_bytes: 0,
+            })
+            .collect();
+        self.open_failovers += flows.len();
+        self.failovers.push(FailoverRecord {
+            at: now,
+            path,
+            what: what.to_string(),
+            detected: None,
+            flows,
+        });
+    }
+
+    fn control_down(&mut self, now: SimTime, path: PathId) {
+        for rec in self
+            .failovers
+            .iter_mut()
+            .filter(|r| r.path == path && r.detected.is_none())
+        {
+            rec.detected = Some(now);
+        }
     }
 }

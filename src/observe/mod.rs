@@ -62,6 +62,17 @@ impl Tap for Observers {
     fn path_changed(&mut self, now: SimTime, flow: crate::model::FlowId, from: PathId, to: PathId) {
         self.metrics.path_changed(now, flow, from, to)
     }
+    fn failure(&mut self, now: SimTime, path: PathId, what: &str) {
+        self.metrics.failure(now, path, what)
+    }
+    fn control_down(&mut self, now: SimTime, path: PathId) {
+        self.metrics.control_down(now, path)
+    }
+    fn control_frame(&mut self, now: SimTime, path: PathId, dir: Direction, frame: &[u8]) {
+        if let Some(c) = &mut self.capture {
+            c.control_frame(now, path, dir, frame)
+        }
+    }
     fn note(&mut self, now: SimTime, text: String) {
         if self.notes {
             self.metrics.note(now, text)

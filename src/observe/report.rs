@@ -28,6 +28,10 @@ pub struct Report {
     /// Every drop in the run: `<cause>@<place>` to count.
     pub drops: BTreeMap<String, u64>,
     pub timeline: Vec<TimelineReport>,
+    /// Every failure of a path: how long until the CE noticed, and for each
+    /// flow that was on it, how long until it was delivered over another path
+    /// and what it lost meanwhile.
+    pub failovers: Vec<FailoverReport>,
     pub azure_monitor: AzureMonitor,
     /// Files and frames per tap, when the run captured.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,6 +96,28 @@ pub struct FlowReport {
     /// One way, send to delivery.
     pub latency_ns: LatencyReport,
     pub outages: Vec<Outage>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverReport {
+    pub at_ns: u64,
+    pub path: String,
+    pub event: String,
+    /// Failure to the CE's session (or interface) going down; absent when
+    /// never detected.
+    pub detect_ns: Option<u64>,
+    pub flows: BTreeMap<String, FlowFailoverReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowFailoverReport {
+    pub path_before: String,
+    pub path_after: Option<String>,
+    /// Failure to the first delivery over another path; absent when the flow
+    /// never got one.
+    pub converge_ns: Option<u64>,
+    pub lost_packets: u64,
+    pub lost_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,7 +260,32 @@ impl Report {
                 event: e.text.clone(),
             })
             .collect();
+        let failovers = m
+            .failovers
+            .iter()
+            .map(|r| FailoverReport {
+                at_ns: r.at.0,
+                path: r.path.as_str().to_string(),
+                event: r.what.clone(),
+                detect_ns: r.detected.map(|d| d.0 - r.at.0),
+                flows: r
+                    .flows
+                    .iter()
+                    .map(|f| {
+                        let report = FlowFailoverReport {
+                            path_before: f.before.as_str().to_string(),
+                            path_after: f.after.map(|p| p.as_str().to_string()),
+                            converge_ns: f.converged.map(|c| c.0 - r.at.0),
+                            lost_packets: f.lost_packets,
+                            lost_bytes: f.lost_bytes,
+                        };
+                        (cfg.flows[f.flow].name.clone(), report)
+                    })
+                    .collect(),
+            })
+            .collect();
         Report {
+            failovers,
             eremu_version: env!("CARGO_PKG_VERSION").to_string(),
             scenario: cfg.name.clone(),
             description: cfg.description.clone(),

@@ -142,6 +142,42 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    if !r.failovers.is_empty() {
+        let _ = writeln!(s, "\nfailovers (detect: failure to the CE noticing; converge: failure to first delivery on another path)");
+        let _ = writeln!(
+            s,
+            "  {:>12} {:<10} {:<16} {:>12} {:<14} {:<16} {:>12} {:>8}",
+            "at", "path", "event", "detect", "flow", "path", "converge", "lost"
+        );
+        let opt = |v: Option<u64>| v.map_or("never".to_string(), |n| SimDuration(n).to_string());
+        for f in &r.failovers {
+            let head = format!(
+                "{:>12} {:<10} {:<16} {:>12}",
+                SimDuration(f.at_ns).to_string(),
+                f.path,
+                f.event,
+                opt(f.detect_ns)
+            );
+            if f.flows.is_empty() {
+                let _ = writeln!(s, "  {head} (no flow was on it)");
+            }
+            for (name, ff) in &f.flows {
+                let moved = format!(
+                    "{} -> {}",
+                    ff.path_before,
+                    ff.path_after.as_deref().unwrap_or("-")
+                );
+                let _ = writeln!(
+                    s,
+                    "  {head} {:<14} {:<16} {:>12} {:>8}",
+                    name,
+                    moved,
+                    opt(ff.converge_ns),
+                    ff.lost_packets
+                );
+            }
+        }
+    }
     if !r.timeline.is_empty() {
         let _ = writeln!(s, "\ntimeline");
         for e in &r.timeline {

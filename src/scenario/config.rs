@@ -24,6 +24,8 @@ pub struct Config {
     pub events: Vec<EventConfig>,
     pub report: ReportConfig,
     pub capture: CaptureConfig,
+    /// `[bgp]` and `[[advertise]]`: the control plane, when modeled.
+    pub bgp: Option<super::control::BgpScenario>,
     /// `[check]`: tolerances for `eremu check` against a baseline.
     pub check: CheckConfig,
     /// `[[expect]]`: assertions checked by `eremu check` and `eremu run --check`.
@@ -46,6 +48,7 @@ pub struct CircuitConfig {
     pub port_speed: BitRate,
     pub mode: Mode,
     pub direct: bool,
+    pub premium: bool,
     /// Policer bucket depth expressed as time at `bandwidth`.
     pub burst: SimDuration,
     pub primary: CircuitLinkConfig,
@@ -199,8 +202,18 @@ impl PathId {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Action {
+    /// Carrier loss: both ends see it at once.
     LinkDown(PathId),
+    /// Ends a carrier loss or a silent failure.
     LinkUp(PathId),
+    /// The link black-holes traffic and nothing signals it.
+    SilentFail(PathId),
+    /// The MSEE (or the VPN gateway) fails: it stops forwarding and
+    /// answering, every session on it goes silent.
+    RouterDown(PathId),
+    RouterUp(PathId),
+    /// The BGP session over the path is reset (NOTIFICATION Cease).
+    BgpReset(PathId),
     /// `None` sets both circuit links.
     SetBandwidth(Option<PathId>, BitRate),
     SetLatency(PathId, SimDuration),

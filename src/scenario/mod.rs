@@ -6,6 +6,7 @@
 //! range and consistent, and every error names the file, line, column and key.
 
 pub mod config;
+pub mod control;
 mod locate;
 pub mod raw;
 mod validate;

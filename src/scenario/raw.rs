@@ -30,6 +30,9 @@ pub struct RawScenario {
     pub report: RawReport,
     #[serde(default)]
     pub capture: RawCapture,
+    pub bgp: Option<super::control::RawBgp>,
+    #[serde(default)]
+    pub advertise: Vec<super::control::RawAdvertise>,
     #[serde(default)]
     pub check: RawCheck,
     #[serde(default)]
@@ -59,6 +62,9 @@ pub struct RawCircuit {
     pub custom: bool,
     #[serde(default)]
     pub direct: bool,
+    /// Premium: 10,000 prefixes from on-premises instead of 4,000.
+    #[serde(default)]
+    pub premium: bool,
     /// Policer bucket depth, as time at the circuit rate.
     pub burst: Option<Spanned<SimDuration>>,
     /// Private peering's VLAN id (the C-tag).
@@ -169,6 +175,17 @@ pub enum RawAction {
     LinkUp,
     SetBandwidth,
     SetLatency,
+    Fail,
+    MseeDown,
+    MseeUp,
+    BgpReset,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawFailMode {
+    Silent,
+    Carrier,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +196,7 @@ pub struct RawEvent {
     pub link: Option<Spanned<String>>,
     pub bandwidth: Option<Spanned<BitRate>>,
     pub latency: Option<Spanned<SimDuration>>,
+    pub mode: Option<Spanned<RawFailMode>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -110,7 +110,32 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
     let capture = capture(ctx, &raw.capture, &flows, end)?;
     let check = check_table(ctx, &raw.check)?;
     let expect = expectations(ctx, &raw.expect, &flows, vpn.is_some())?;
+    let bgp = match &raw.bgp {
+        Some(b) => Some(super::control::bgp(
+            ctx,
+            b,
+            &raw.advertise,
+            circuit.mode == Mode::ActivePassive,
+            circuit.premium,
+            vpn.is_some(),
+            &onprem,
+            &azure,
+        )?),
+        None => {
+            if let Some(a) = raw.advertise.first() {
+                return Err(ctx.err(a.prefix.span(), "[[advertise]] needs a [bgp] section"));
+            }
+            None
+        }
+    };
+    for e in &raw.events {
+        let needs_bgp = matches!(e.action.get_ref(), RawAction::BgpReset);
+        if needs_bgp && bgp.is_none() {
+            return Err(ctx.err(e.action.span(), "bgp-reset needs a [bgp] section"));
+        }
+    }
     Ok(Config {
+        bgp,
         name,
         description: raw.description,
         duration,
@@ -333,6 +358,7 @@ fn circuit(ctx: &Ctx, c: &RawCircuit) -> R<CircuitConfig> {
             RawMode::ActivePassive => Mode::ActivePassive,
         },
         direct: c.direct,
+        premium: c.premium,
         burst,
         primary: link(&c.primary),
         secondary: link(&c.secondary),
@@ -740,7 +766,32 @@ fn event(
             Ok(())
         }
     };
+    if let Some(m) = &e.mode {
+        if action != RawAction::Fail {
+            return Err(ctx.err(m.span(), "`mode` applies only to action = \"fail\""));
+        }
+    }
     let action = match action {
+        RawAction::Fail | RawAction::MseeDown | RawAction::MseeUp | RawAction::BgpReset => {
+            unexpected(e.bandwidth.is_some(), "bandwidth")?;
+            unexpected(e.latency.is_some(), "latency")?;
+            let l = need_link()?;
+            match action {
+                RawAction::Fail => match e.mode.as_ref().map(|m| *m.get_ref()) {
+                    Some(RawFailMode::Silent) => Action::SilentFail(l),
+                    Some(RawFailMode::Carrier) => Action::LinkDown(l),
+                    None => {
+                        return Err(ctx.err(
+                            e.action.span(),
+                            "fail needs mode = \"silent\" or \"carrier\"",
+                        ))
+                    }
+                },
+                RawAction::MseeDown => Action::RouterDown(l),
+                RawAction::MseeUp => Action::RouterUp(l),
+                _ => Action::BgpReset(l),
+            }
+        }
         RawAction::LinkDown | RawAction::LinkUp => {
             unexpected(e.bandwidth.is_some(), "bandwidth")?;
             unexpected(e.latency.is_some(), "latency")?;
