@@ -66,6 +66,29 @@ pub fn simulate(cfg: &Config) -> Report {
 /// the tunnel with. Every file appears under its final name only when
 /// complete.
 pub fn run(cfg: &Config, dir: &Path, capture: bool) -> Result<Report, OutputError> {
+    run_with_progress(cfg, dir, capture, &mut |_| {})
+}
+
+/// How far a run is, given to the progress callback between slices.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Virtual time simulated so far.
+    pub now: units::SimTime,
+    /// The scenario's end.
+    pub end: units::SimTime,
+    /// Packets the sources have sent so far.
+    pub packets: u64,
+}
+
+/// [`run`], calling `progress` between slices of the run (see
+/// [`engine::Engine::run_observed`]). The callback only watches: the results
+/// are the same with and without it.
+pub fn run_with_progress(
+    cfg: &Config,
+    dir: &Path,
+    capture: bool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, OutputError> {
     std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
         path: dir.to_path_buf(),
         source,
@@ -78,7 +101,14 @@ pub fn run(cfg: &Config, dir: &Path, capture: bool) -> Result<Report, OutputErro
     };
     let capturing = cap.is_some();
     let mut engine = engine::Engine::new(cfg, cap);
-    engine.run();
+    let end = units::SimTime::ZERO + cfg.duration;
+    engine.run_observed(|e| {
+        progress(&Progress {
+            now: e.now(),
+            end,
+            packets: e.counters.packets,
+        })
+    });
     let summary = engine
         .observers
         .capture
@@ -93,7 +123,57 @@ pub fn run(cfg: &Config, dir: &Path, capture: bool) -> Result<Report, OutputErro
         }
     }
     write_report(&report, dir)?;
+    write_views(&report, &engine, dir)?;
     Ok(report)
+}
+
+/// Writes what people look at: `timeseries.csv`, `plots/*.svg`,
+/// `report.html`, and per flow `latency/<flow>.hgrm` and `.hlog`.
+fn write_views(report: &Report, engine: &engine::Engine, dir: &Path) -> Result<(), OutputError> {
+    let ts = &engine.observers.timeseries;
+    let metrics = &engine.observers.metrics;
+    write_atomically(&dir.join("timeseries.csv"), ts.to_csv().as_bytes())?;
+    let latency_dir = dir.join("latency");
+    create_dir(&latency_dir)?;
+    for (f, name) in ts.flow_names().iter().enumerate() {
+        let stem = observe::hdr::file_stem(name);
+        let hist = &metrics.flows[f].latency.hist;
+        let hgrm = observe::hdr::percentile_distribution(hist, observe::hdr::HGRM_SCALING_RATIO);
+        write_atomically(&latency_dir.join(format!("{stem}.hgrm")), hgrm.as_bytes())?;
+        let path = latency_dir.join(format!("{stem}.hlog"));
+        let log = observe::hdr::interval_log(ts, f, &report.scenario).map_err(|source| {
+            OutputError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        write_atomically(&path, &log)?;
+    }
+    let flow_latency: Vec<(&str, &hdrhistogram::Histogram<u64>)> = ts
+        .flow_names()
+        .iter()
+        .zip(&metrics.flows)
+        .map(|(n, f)| (n.as_str(), &f.latency.hist))
+        .collect();
+    let plots_dir = dir.join("plots");
+    let plots =
+        observe::plots::render_all(report, ts, &flow_latency).map_err(|e| OutputError::Io {
+            path: plots_dir.clone(),
+            source: std::io::Error::other(e),
+        })?;
+    create_dir(&plots_dir)?;
+    for (name, svg) in &plots {
+        write_atomically(&plots_dir.join(name), svg.as_bytes())?;
+    }
+    let html = observe::html::render(report, ts.interval_ns(), &plots);
+    write_atomically(&dir.join("report.html"), html.as_bytes())
+}
+
+fn create_dir(dir: &Path) -> Result<(), OutputError> {
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory,

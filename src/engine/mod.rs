@@ -19,6 +19,7 @@ use crate::model::network::rng_for;
 use crate::model::{Network, Tap};
 use crate::observe::capture::Capture;
 use crate::observe::metrics::Metrics;
+use crate::observe::timeseries::TimeSeries;
 use crate::observe::Observers;
 use crate::scenario::{Config, EventConfig};
 use crate::traffic::UdpSource;
@@ -84,6 +85,7 @@ impl Engine {
             observers: Observers {
                 metrics: Metrics::new(cfg),
                 capture,
+                timeseries: TimeSeries::new(cfg),
             },
             counters: EngineCounters::default(),
         }
@@ -161,8 +163,47 @@ impl Engine {
 
     /// Runs to the end and closes the books.
     pub fn run(&mut self) {
-        self.run_until(self.end);
+        self.run_observed(|_| {});
+    }
+
+    /// Runs to the end in slices (at most one time-series interval, or a
+    /// hundredth of the run), samples the links' queues at the end of every
+    /// interval, calls `between` after each slice, and closes the books.
+    /// The slicing never changes the results: `run_until` keeps the event
+    /// order, and a queue sample only brings a link's books up to `now`.
+    pub fn run_observed(&mut self, mut between: impl FnMut(&Engine)) {
+        let interval = self.observers.timeseries.interval_ns();
+        let step = (self.end.0 / 100).max(1);
+        loop {
+            let next_interval = (self.now.0 / interval + 1) * interval;
+            let until = SimTime(next_interval.min(self.now.0 + step));
+            let done = self.run_until(until);
+            if done || self.now.0.is_multiple_of(interval) {
+                self.sample_queues();
+            }
+            between(self);
+            if done {
+                break;
+            }
+        }
         self.observers.metrics.finish(self.end);
+        self.observers.timeseries.finish();
+    }
+
+    /// Records the bytes waiting in every link's queue now.
+    fn sample_queues(&mut self) {
+        let now = self.now;
+        for path in crate::scenario::PathId::ALL {
+            for dir in [
+                crate::scenario::Direction::In,
+                crate::scenario::Direction::Out,
+            ] {
+                let bytes = self.network.queued_bytes(path, dir, now);
+                self.observers
+                    .timeseries
+                    .queue_sample(now, path, dir, bytes);
+            }
+        }
     }
 
     /// Packets still queued or on a wire, per flow.

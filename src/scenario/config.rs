@@ -217,6 +217,8 @@ pub struct ReportConfig {
     /// A gap in a flow's deliveries with losses in it counts as an outage when it
     /// lasts at least this long.
     pub outage_min: SimDuration,
+    /// Length of one interval of the time series (`report.interval`).
+    pub interval: SimDuration,
 }
 
 /// Where frames are captured.

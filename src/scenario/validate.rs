@@ -110,6 +110,7 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
     let capture = capture(ctx, &raw.capture, &flows, end)?;
     let check = check_table(ctx, &raw.check)?;
     let expect = expectations(ctx, &raw.expect, &flows, vpn.is_some())?;
+    let series = if vpn.is_some() { 6 } else { 4 } + flows.len() as u64;
     Ok(Config {
         name,
         description: raw.description,
@@ -124,6 +125,7 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
         events,
         report: ReportConfig {
             outage_min: raw.report.outage_min.unwrap_or(SimDuration::from_millis(1)),
+            interval: report_interval(ctx, &raw.report, duration, series)?,
         },
         capture,
         check,
@@ -924,4 +926,43 @@ fn expectations(
             })
         })
         .collect()
+}
+
+/// Default length of one time-series interval.
+pub const DEFAULT_INTERVAL: SimDuration = SimDuration::from_millis(10);
+/// Most cells (intervals x series, a series being a link direction or a flow)
+/// the time series may hold: each cell is a fixed 120 bytes, so at most
+/// about 60 MB. Without `report.interval`, a longer run gets the smallest
+/// multiple of the default that fits; an explicit interval that does not fit
+/// is refused.
+pub const MAX_TIMESERIES_CELLS: u64 = 500_000;
+
+fn report_interval(
+    ctx: &Ctx,
+    raw: &RawReport,
+    duration: SimDuration,
+    series: u64,
+) -> R<SimDuration> {
+    let max_intervals = (MAX_TIMESERIES_CELLS / series.max(1)).max(1);
+    let Some(v) = &raw.interval else {
+        let need = duration.as_nanos().div_ceil(max_intervals);
+        let step = DEFAULT_INTERVAL.as_nanos();
+        return Ok(SimDuration(need.div_ceil(step).max(1) * step));
+    };
+    let interval = *v.get_ref();
+    if interval == SimDuration::ZERO {
+        return Err(ctx.err(v.span(), "must be longer than zero"));
+    }
+    let intervals = duration.as_nanos().div_ceil(interval.as_nanos());
+    if intervals > max_intervals {
+        let min = SimDuration(duration.as_nanos().div_ceil(max_intervals));
+        return Err(ctx.err(
+            v.span(),
+            format!(
+                "{intervals} intervals x {series} series is more than the time series' cap of \
+                 {MAX_TIMESERIES_CELLS} cells; use an interval of at least {min}"
+            ),
+        ));
+    }
+    Ok(interval)
 }

@@ -1,0 +1,376 @@
+//! Time series: what happened in each fixed interval of virtual time
+//! (`report.interval`, default 10 ms), per link direction and per flow.
+//!
+//! # Memory
+//!
+//! Every series (a link direction or a flow) has one fixed-size [`Cell`] per
+//! interval: 15 counters, 120 bytes. Validation caps intervals x series at
+//! [`crate::scenario::validate::MAX_TIMESERIES_CELLS`] (500,000 cells, about
+//! 60 MB), coarsening the default interval or refusing an explicit one.
+//!
+//! Per-interval latency distributions of flows (for the percentile plot and
+//! the `.hlog` interval logs) are HdrHistograms with 2 significant digits
+//! (values within 1 %), one live histogram per flow, stored sparsely when its
+//! interval ends: one `(interval, value, count)` entry per non-empty bucket, so
+//! at most 128 entries per doubling of the latency range seen in the interval,
+//! and never more than the packets delivered in it.
+//!
+//! # Merging
+//!
+//! [`TimeSeries::merge`] adds another series interval by interval, so that
+//! logical processes that each watched part of the network (one direction,
+//! say) can be combined at the end.
+
+use hdrhistogram::Histogram;
+
+use crate::model::{DropCause, Packet, Place, Tap};
+use crate::scenario::{Config, Direction, PathId};
+use crate::units::{SimTime, NS_PER_SEC};
+
+/// Per-interval latency histograms: 2 significant digits up to 60 s.
+const LAT_DIGITS: u8 = 2;
+const LAT_MAX_NS: u64 = 60 * NS_PER_SEC;
+
+/// The counters of one series in one interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cell {
+    /// Packets delivered: out of the link's far end (past its policer or the
+    /// Internet's loss), or to the flow's destination.
+    pub packets: u64,
+    /// Bytes of those packets: frame bytes (circuit links), outer IP bytes
+    /// (VPN), IP bytes (flows).
+    pub bytes: u64,
+    /// Drops by cause ([`DropCause::index`]).
+    pub drops: [u64; DropCause::ALL.len()],
+    /// Links: bytes waiting in the egress queue at the end of the interval.
+    pub queue_bytes: u64,
+    /// Flows: one-way latency of the packets delivered in the interval.
+    pub lat_count: u64,
+    pub lat_sum: u64,
+    pub lat_max: u64,
+}
+
+impl Cell {
+    fn add(&mut self, o: &Cell) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        for (a, b) in self.drops.iter_mut().zip(o.drops) {
+            *a += b;
+        }
+        self.queue_bytes += o.queue_bytes;
+        self.lat_count += o.lat_count;
+        self.lat_sum += o.lat_sum;
+        self.lat_max = self.lat_max.max(o.lat_max);
+    }
+}
+
+/// A flow's per-interval latency distributions.
+#[derive(Clone)]
+struct FlowLatency {
+    live: Histogram<u64>,
+    live_interval: u32,
+    /// `(interval, highest equivalent value, count)`, sorted.
+    stored: Vec<(u32, u64, u64)>,
+}
+
+impl FlowLatency {
+    fn new() -> Self {
+        FlowLatency {
+            live: Histogram::new_with_max(LAT_MAX_NS, LAT_DIGITS).expect("valid histogram bounds"),
+            live_interval: 0,
+            stored: Vec::new(),
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.live.is_empty() {
+            return;
+        }
+        let k = self.live_interval;
+        self.stored.extend(
+            self.live
+                .iter_recorded()
+                .map(|v| (k, v.value_iterated_to(), v.count_at_value())),
+        );
+        self.live.reset();
+    }
+
+    fn record(&mut self, k: u32, ns: u64) {
+        if k != self.live_interval {
+            self.flush();
+            self.live_interval = k;
+        }
+        self.live.saturating_record(ns);
+    }
+}
+
+/// The time series of a run; a [`Tap`].
+#[derive(Clone)]
+pub struct TimeSeries {
+    interval_ns: u64,
+    duration_ns: u64,
+    intervals: usize,
+    /// Indexed like the network's links (path * 2 + direction); empty for a
+    /// link the scenario does not have.
+    links: Vec<Vec<Cell>>,
+    flows: Vec<Vec<Cell>>,
+    flow_names: Vec<String>,
+    latency: Vec<FlowLatency>,
+}
+
+fn slot(path: PathId, dir: Direction) -> usize {
+    path as usize * 2 + dir as usize
+}
+
+/// One series as written: `link.primary.in` or `flow.<name>`.
+pub struct Series<'a> {
+    pub name: String,
+    pub cells: &'a [Cell],
+    pub is_link: bool,
+}
+
+impl TimeSeries {
+    pub fn new(cfg: &Config) -> Self {
+        let interval_ns = cfg.report.interval.as_nanos().max(1);
+        let duration_ns = cfg.duration.as_nanos();
+        let intervals = duration_ns.div_ceil(interval_ns).max(1) as usize;
+        let links = (0..6)
+            .map(|i| {
+                if i >= 4 && cfg.vpn.is_none() {
+                    Vec::new()
+                } else {
+                    vec![Cell::default(); intervals]
+                }
+            })
+            .collect();
+        TimeSeries {
+            interval_ns,
+            duration_ns,
+            intervals,
+            links,
+            flows: vec![vec![Cell::default(); intervals]; cfg.flows.len()],
+            flow_names: cfg.flows.iter().map(|f| f.name.clone()).collect(),
+            latency: vec![FlowLatency::new(); cfg.flows.len()],
+        }
+    }
+
+    pub fn interval_ns(&self) -> u64 {
+        self.interval_ns
+    }
+
+    pub fn intervals(&self) -> usize {
+        self.intervals
+    }
+
+    /// Start of interval `k` in ns.
+    pub fn start_ns(&self, k: usize) -> u64 {
+        k as u64 * self.interval_ns
+    }
+
+    /// Length of interval `k` in ns (the last one may be shorter).
+    pub fn len_ns(&self, k: usize) -> u64 {
+        (self.duration_ns - self.start_ns(k)).min(self.interval_ns)
+    }
+
+    #[inline]
+    fn index(&self, now: SimTime) -> usize {
+        ((now.0 / self.interval_ns) as usize).min(self.intervals - 1)
+    }
+
+    /// Bytes waiting in a link's queue, sampled at `now`, the end of an
+    /// interval (or of the run): counted in the interval that ends then.
+    pub fn queue_sample(&mut self, now: SimTime, path: PathId, dir: Direction, bytes: u64) {
+        let k = self.index(SimTime(now.0.saturating_sub(1)));
+        if let Some(c) = self.links[slot(path, dir)].get_mut(k) {
+            c.queue_bytes = bytes;
+        }
+    }
+
+    /// Stores the last live latency histograms; call once at the end.
+    pub fn finish(&mut self) {
+        for l in &mut self.latency {
+            l.flush();
+        }
+    }
+
+    /// Adds `other` interval by interval (both finished, same scenario).
+    pub fn merge(&mut self, other: &Self) {
+        assert_eq!(
+            (self.interval_ns, self.intervals),
+            (other.interval_ns, other.intervals),
+            "merging time series of different shapes"
+        );
+        let add = |a: &mut Vec<Vec<Cell>>, b: &Vec<Vec<Cell>>| {
+            for (sa, sb) in a.iter_mut().zip(b) {
+                if sa.is_empty() {
+                    sa.clone_from(sb);
+                    continue;
+                }
+                for (ca, cb) in sa.iter_mut().zip(sb) {
+                    ca.add(cb);
+                }
+            }
+        };
+        add(&mut self.links, &other.links);
+        add(&mut self.flows, &other.flows);
+        for (a, b) in self.latency.iter_mut().zip(&other.latency) {
+            a.stored.extend_from_slice(&b.stored);
+            a.stored.sort_unstable_by_key(|&(k, v, _)| (k, v));
+            let mut merged: Vec<(u32, u64, u64)> = Vec::with_capacity(a.stored.len());
+            for e in a.stored.drain(..) {
+                match merged.last_mut() {
+                    Some(m) if (m.0, m.1) == (e.0, e.1) => m.2 += e.2,
+                    _ => merged.push(e),
+                }
+            }
+            a.stored = merged;
+        }
+    }
+
+    /// Every series the scenario has: links (primary, secondary, vpn; in,
+    /// out) then flows in scenario order.
+    pub fn series(&self) -> Vec<Series<'_>> {
+        let mut out = Vec::new();
+        for path in PathId::ALL {
+            for dir in [Direction::In, Direction::Out] {
+                let cells = &self.links[slot(path, dir)];
+                if !cells.is_empty() {
+                    out.push(Series {
+                        name: format!("link.{}.{}", path.as_str(), dir.as_str()),
+                        cells,
+                        is_link: true,
+                    });
+                }
+            }
+        }
+        for (name, cells) in self.flow_names.iter().zip(&self.flows) {
+            out.push(Series {
+                name: format!("flow.{name}"),
+                cells,
+                is_link: false,
+            });
+        }
+        out
+    }
+
+    pub fn link(&self, path: PathId, dir: Direction) -> &[Cell] {
+        &self.links[slot(path, dir)]
+    }
+
+    pub fn flow_names(&self) -> &[String] {
+        &self.flow_names
+    }
+
+    pub fn flow(&self, flow: usize) -> &[Cell] {
+        &self.flows[flow]
+    }
+
+    /// Bits per second delivered in interval `k` of `cells`.
+    pub fn throughput_bps(&self, cells: &[Cell], k: usize) -> f64 {
+        cells[k].bytes as f64 * 8.0 * NS_PER_SEC as f64 / self.len_ns(k) as f64
+    }
+
+    /// The latency histogram of `flow` in each interval that delivered
+    /// packets: `(interval, histogram)`, in order.
+    pub fn latency_histograms(&self, flow: usize) -> Vec<(usize, Histogram<u64>)> {
+        let mut out: Vec<(usize, Histogram<u64>)> = Vec::new();
+        for &(k, v, n) in &self.latency[flow].stored {
+            if out.last().is_none_or(|(lk, _)| *lk != k as usize) {
+                let h = Histogram::new_with_max(LAT_MAX_NS, LAT_DIGITS)
+                    .expect("valid histogram bounds");
+                out.push((k as usize, h));
+            }
+            let h = &mut out.last_mut().expect("pushed").1;
+            h.saturating_record_n(v, n);
+        }
+        out
+    }
+
+    /// Tidy CSV: `time_ns,series,metric,value`, one row per interval, series
+    /// and metric; `time_ns` is the interval's start.
+    pub fn to_csv(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::from("time_ns,series,metric,value\n");
+        let lat: Vec<Vec<Option<Histogram<u64>>>> = (0..self.flows.len())
+            .map(|f| {
+                let mut v = vec![None; self.intervals];
+                for (k, h) in self.latency_histograms(f) {
+                    v[k] = Some(h);
+                }
+                v
+            })
+            .collect();
+        let series = self.series();
+        let mut flow = 0;
+        for sr in &series {
+            let causes: Vec<DropCause> = DropCause::ALL
+                .into_iter()
+                .filter(|c| sr.cells.iter().any(|x| x.drops[c.index()] > 0))
+                .collect();
+            for (k, c) in sr.cells.iter().enumerate() {
+                let t = self.start_ns(k);
+                let name = &sr.name;
+                let mut row = |metric: &str, value: &dyn std::fmt::Display| {
+                    let _ = writeln!(s, "{t},{name},{metric},{value}");
+                };
+                row(
+                    "throughput_bps",
+                    &(c.bytes * 8 * NS_PER_SEC / self.len_ns(k)),
+                );
+                row("delivered_bytes", &c.bytes);
+                row("delivered_packets", &c.packets);
+                for cause in &causes {
+                    row(
+                        &format!("drops.{}", cause.as_str()),
+                        &c.drops[cause.index()],
+                    );
+                }
+                if sr.is_link {
+                    row("queue_bytes", &c.queue_bytes);
+                } else if c.lat_count > 0 {
+                    row("latency_mean_ns", &(c.lat_sum / c.lat_count));
+                    row("latency_max_ns", &c.lat_max);
+                    if let Some(h) = &lat[flow][k] {
+                        row("latency_p50_ns", &h.value_at_quantile(0.5).min(c.lat_max));
+                        row("latency_p99_ns", &h.value_at_quantile(0.99).min(c.lat_max));
+                    }
+                }
+            }
+            if !sr.is_link {
+                flow += 1;
+            }
+        }
+        s
+    }
+}
+
+impl Tap for TimeSeries {
+    #[inline]
+    fn link_delivered(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        let k = self.index(now);
+        let c = &mut self.links[slot(path, dir)][k];
+        c.packets += 1;
+        c.bytes += pkt.wire_len as u64;
+    }
+
+    fn dropped(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
+        let k = self.index(now);
+        self.flows[pkt.flow as usize][k].drops[cause.index()] += 1;
+        if let Place::Link(path, dir) = place {
+            self.links[slot(path, dir)][k].drops[cause.index()] += 1;
+        }
+    }
+
+    #[inline]
+    fn delivered(&mut self, now: SimTime, pkt: &Packet) {
+        let k = self.index(now);
+        let ns = (now - pkt.sent).as_nanos();
+        let c = &mut self.flows[pkt.flow as usize][k];
+        c.packets += 1;
+        c.bytes += pkt.ip_len as u64;
+        c.lat_count += 1;
+        c.lat_sum += ns;
+        c.lat_max = c.lat_max.max(ns);
+        self.latency[pkt.flow as usize].record(k as u32, ns);
+    }
+}
