@@ -41,6 +41,9 @@ enum Command {
         /// Check the scenario's [[expect]] tables: exit 1 when one fails.
         #[arg(long)]
         check: bool,
+        /// How the summary is printed: table (text), json (report.json's content) or markdown.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// Check scenario files and report every problem with file, line and key.
     Validate {
@@ -84,6 +87,71 @@ enum Command {
     },
 }
 
+/// The summary's format on stdout.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
+/// A progress bar on stderr, shown once a run has taken a second of wall
+/// time, and only when stderr is a terminal. It only watches the run.
+struct ProgressBar {
+    bar: Option<indicatif::ProgressBar>,
+    enabled: bool,
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl ProgressBar {
+    fn new(enabled: bool) -> Self {
+        use std::io::IsTerminal;
+        let now = std::time::Instant::now();
+        ProgressBar {
+            bar: None,
+            enabled: enabled && std::io::stderr().is_terminal(),
+            started: now,
+            last: now,
+        }
+    }
+
+    fn update(&mut self, p: &eremu::Progress) {
+        if !self.enabled {
+            return;
+        }
+        let wall = self.started.elapsed();
+        if wall < std::time::Duration::from_secs(1)
+            || self.last.elapsed() < std::time::Duration::from_millis(100)
+        {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let bar = self.bar.get_or_insert_with(|| {
+            let b = indicatif::ProgressBar::new(p.end.0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{bar:20} {msg}").expect("valid template"),
+            );
+            b
+        });
+        bar.set_position(p.now.0);
+        let secs = wall.as_secs_f64();
+        bar.set_message(format!(
+            "{:.2}/{:.2} s simulated, {:.2}x real time, {:.3} M packets/s",
+            p.now.0 as f64 / 1e9,
+            p.end.0 as f64 / 1e9,
+            p.now.0 as f64 / 1e9 / secs,
+            p.packets as f64 / secs / 1e6
+        ));
+    }
+
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
 fn load(path: &Option<PathBuf>) -> anyhow::Result<scenario::Config> {
     Ok(match path {
         Some(p) => scenario::load(p)?,
@@ -98,16 +166,31 @@ fn run(
     quiet: bool,
     capture: bool,
     expect: bool,
+    format: Format,
 ) -> anyhow::Result<()> {
     let mut cfg = load(&scenario)?;
     if let Some(seed) = seed {
         cfg.seed = seed;
     }
     let out = out.unwrap_or_else(|| PathBuf::from("captures").join(&cfg.name));
-    let report = eremu::run(&cfg, &out, capture).context("writing the outputs")?;
-    if !quiet {
+    let mut bar = ProgressBar::new(!quiet);
+    let result = eremu::run_with_progress(&cfg, &out, capture, &mut |p| bar.update(p));
+    bar.finish();
+    let report = result.context("writing the outputs")?;
+    if !quiet && format == Format::Json {
+        print!("{}", report.to_json(false));
+    } else if !quiet && format == Format::Markdown {
+        print!("{}", eremu::observe::tables::render_markdown(&report));
+    } else if !quiet {
         print!("{}", eremu::observe::summary::render(&report));
         println!("report: {}", out.join("report.json").display());
+        println!(
+            "views: {} (plots in {}, time series {}, latency in {})",
+            out.join("report.html").display(),
+            out.join("plots").display(),
+            out.join("timeseries.csv").display(),
+            out.join("latency").display()
+        );
         if let Some(c) = &report.capture {
             for f in &c.files {
                 println!("capture: {}", out.join(f).display());
@@ -128,16 +211,28 @@ fn run(
     if expect {
         let results = check::expect::evaluate(&cfg, &check::flatten::flatten(&report))?;
         let failed = results.iter().filter(|r| !r.passed).count();
-        print!("{}", check::expect::render(&results, !quiet));
+        let text = check::expect::render(&results, !quiet);
+        // Keep stdout parseable when it holds JSON or Markdown.
+        let table = format == Format::Table;
+        if table {
+            print!("{text}");
+        } else {
+            eprint!("{text}");
+        }
         anyhow::ensure!(
             failed == 0,
             "{failed} of {} expectations failed",
             results.len()
         );
-        if !quiet && results.is_empty() {
-            println!("expectations: the scenario has no [[expect]] table");
+        let line = if results.is_empty() {
+            "expectations: the scenario has no [[expect]] table".to_string()
+        } else {
+            format!("expectations: all {} hold", results.len())
+        };
+        if !quiet && table {
+            println!("{line}");
         } else if !quiet {
-            println!("expectations: all {} hold", results.len());
+            eprintln!("{line}");
         }
     }
     Ok(())
@@ -187,7 +282,7 @@ fn check_cmd(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => run(None, None, None, false, true, false),
+        None => run(None, None, None, false, true, false, Format::Table),
         Some(Command::Run {
             scenario,
             out,
@@ -195,7 +290,8 @@ fn main() -> ExitCode {
             quiet,
             no_capture,
             check,
-        }) => run(scenario, out, seed, quiet, !no_capture, check),
+            format,
+        }) => run(scenario, out, seed, quiet, !no_capture, check, format),
         Some(Command::Baseline { scenarios, out }) => return baseline(&scenarios, &out),
         Some(Command::Check {
             scenarios,
