@@ -5,7 +5,7 @@
 //!
 //! Every series (a link direction or a flow) has one fixed-size [`Cell`] per
 //! interval: 15 counters, 120 bytes. Validation caps intervals x series at
-//! [`crate::scenario::validate::MAX_TIMESERIES_CELLS`] (500,000 cells, about
+//! [`crate::scenario::MAX_TIMESERIES_CELLS`] (500,000 cells, about
 //! 60 MB), coarsening the default interval or refusing an explicit one.
 //!
 //! Per-interval latency distributions of flows (for the percentile plot and
@@ -372,5 +372,75 @@ impl Tap for TimeSeries {
         c.lat_sum += ns;
         c.lat_max = c.lat_max.max(ns);
         self.latency[pkt.flow as usize].record(k as u32, ns);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Engine;
+
+    fn cfg() -> Config {
+        crate::scenario::parse(
+            crate::scenario::DEFAULT_SCENARIO.0,
+            crate::scenario::DEFAULT_SCENARIO.1,
+        )
+        .unwrap()
+    }
+
+    fn run(cfg: &Config) -> TimeSeries {
+        let mut e = Engine::new(cfg, None);
+        e.run();
+        e.observers.timeseries.clone()
+    }
+
+    #[test]
+    fn merge_adds_interval_by_interval() {
+        let cfg = cfg();
+        let a = run(&cfg);
+        // With an empty series (a logical process that saw nothing), nothing changes.
+        let mut m = a.clone();
+        let mut empty = TimeSeries::new(&cfg);
+        empty.finish();
+        m.merge(&empty);
+        assert_eq!(m.to_csv(), a.to_csv());
+        // With itself, every count doubles and the latency histograms too.
+        let mut d = a.clone();
+        d.merge(&a);
+        for (sa, sd) in a.series().iter().zip(d.series()) {
+            for (ca, cd) in sa.cells.iter().zip(sd.cells) {
+                assert_eq!(cd.bytes, 2 * ca.bytes);
+                assert_eq!(cd.packets, 2 * ca.packets);
+                assert_eq!(cd.drops.map(|x| x / 2), ca.drops);
+                assert_eq!(cd.queue_bytes, 2 * ca.queue_bytes);
+                assert_eq!(cd.lat_count, 2 * ca.lat_count);
+                assert_eq!(cd.lat_max, ca.lat_max);
+            }
+        }
+        let total =
+            |t: &TimeSeries| -> u64 { t.latency_histograms(0).iter().map(|(_, h)| h.len()).sum() };
+        assert_eq!(total(&d), 2 * total(&a));
+        assert_eq!(a.latency_histograms(0).len(), d.latency_histograms(0).len());
+    }
+
+    #[test]
+    fn merging_halves_by_direction_gives_the_whole() {
+        // Two logical processes, one per direction, each hold their links
+        // and flows; merged, they give the whole run.
+        let cfg = cfg();
+        let whole = run(&cfg);
+        let mut parts = [TimeSeries::new(&cfg), TimeSeries::new(&cfg)];
+        for (i, s) in whole.links.iter().enumerate() {
+            parts[i % 2].links[i].clone_from(s);
+        }
+        for (f, s) in whole.flows.iter().enumerate() {
+            let part = &mut parts[cfg.flows[f].direction as usize];
+            part.flows[f].clone_from(s);
+            part.latency[f] = whole.latency[f].clone();
+        }
+        let [mut a, b] = parts;
+        a.finish();
+        a.merge(&b);
+        assert_eq!(a.to_csv(), whole.to_csv());
     }
 }
