@@ -327,8 +327,8 @@ impl TimeSeries {
                 }
                 if sr.is_link {
                     row("queue_bytes", &c.queue_bytes);
-                } else if c.lat_count > 0 {
-                    row("latency_mean_ns", &(c.lat_sum / c.lat_count));
+                } else if let Some(mean) = c.lat_sum.checked_div(c.lat_count) {
+                    row("latency_mean_ns", &mean);
                     row("latency_max_ns", &c.lat_max);
                     if let Some(h) = &lat[flow][k] {
                         row("latency_p50_ns", &h.value_at_quantile(0.5).min(c.lat_max));
