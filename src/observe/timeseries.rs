@@ -116,6 +116,9 @@ pub struct TimeSeries {
     flows: Vec<Vec<Cell>>,
     flow_names: Vec<String>,
     latency: Vec<FlowLatency>,
+    /// The interval of the last event and its bounds, so that the common
+    /// case (the same interval as the event before) needs no division.
+    cur: (usize, u64, u64),
 }
 
 fn slot(path: PathId, dir: Direction) -> usize {
@@ -151,6 +154,7 @@ impl TimeSeries {
             flows: vec![vec![Cell::default(); intervals]; cfg.flows.len()],
             flow_names: cfg.flows.iter().map(|f| f.name.clone()).collect(),
             latency: vec![FlowLatency::new(); cfg.flows.len()],
+            cur: (0, 0, interval_ns),
         }
     }
 
@@ -173,8 +177,15 @@ impl TimeSeries {
     }
 
     #[inline]
-    fn index(&self, now: SimTime) -> usize {
-        ((now.0 / self.interval_ns) as usize).min(self.intervals - 1)
+    fn index(&mut self, now: SimTime) -> usize {
+        let (k, start, end) = self.cur;
+        if now.0 >= start && now.0 < end {
+            return k;
+        }
+        let k = ((now.0 / self.interval_ns) as usize).min(self.intervals - 1);
+        let start = k as u64 * self.interval_ns;
+        self.cur = (k, start, start + self.interval_ns);
+        k
     }
 
     /// Bytes waiting in a link's queue, sampled at `now`, the end of an
