@@ -22,8 +22,9 @@
 //!   network that wires them); every call takes `now`, nothing reads a clock.
 //! - [`traffic`]: sources, as state machines with `poll_transmit(now)`.
 //! - [`engine`]: owns virtual time and the event queue.
-//! - [`observe`]: metrics (watching the network through `model::Tap`),
-//!   `report.json` and the printed summary.
+//! - [`observe`]: metrics and time series (watching the network through
+//!   `model::Tap`), `report.json`, the printed summary, and the views made of
+//!   them (SVG plots, `report.html`, HdrHistogram files).
 //! - [`check`]: regression checks: baselines, tolerances, `[[expect]]`, JUnit.
 
 pub mod check;
