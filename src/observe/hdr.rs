@@ -107,16 +107,16 @@ pub fn interval_log(ts: &TimeSeries, flow: usize, scenario: &str) -> std::io::Re
     let io = |e: hdrhistogram::serialization::interval_log::IntervalLogWriterError<_>| {
         std::io::Error::other(format!("{e:?}"))
     };
-    for (k, h) in ts.latency_histograms(flow) {
+    ts.for_each_latency_histogram(flow, |k, h| {
         writer
             .write_histogram(
-                &h,
+                h,
                 Duration::from_nanos(ts.start_ns(k)),
                 Duration::from_nanos(ts.len_ns(k)),
                 None,
             )
-            .map_err(io)?;
-    }
+            .map_err(io)
+    })?;
     drop(writer);
     Ok(buf)
 }

@@ -292,31 +292,25 @@ pub fn render_all(
     let mut lines = Vec::new();
     for (f, name) in ts.flow_names().iter().enumerate() {
         let cells = ts.flow(f);
-        let hists = ts.latency_histograms(f);
-        let p = |q: f64| -> Vec<(f64, f64)> {
-            hists
-                .iter()
-                .map(|(k, h)| {
-                    (
-                        x[*k],
-                        h.value_at_quantile(q).min(cells[*k].lat_max) as f64 / 1e6,
-                    )
-                })
+        let pct = ts.latency_percentiles(f);
+        let p = |i: usize| -> Vec<(f64, f64)> {
+            pct.iter()
+                .map(|v| (x[v.0], [v.1, v.2][i] as f64 / 1e6))
                 .collect()
         };
         lines.push(Line {
             name: format!("{name} p50"),
-            points: p(0.5),
+            points: p(0),
         });
         lines.push(Line {
             name: format!("{name} p99"),
-            points: p(0.99),
+            points: p(1),
         });
         lines.push(Line {
             name: format!("{name} max"),
-            points: hists
+            points: pct
                 .iter()
-                .map(|(k, _)| (x[*k], cells[*k].lat_max as f64 / 1e6))
+                .map(|v| (x[v.0], cells[v.0].lat_max as f64 / 1e6))
                 .collect(),
         });
     }

@@ -281,19 +281,44 @@ impl TimeSeries {
         cells[k].bytes as f64 * 8.0 * NS_PER_SEC as f64 / self.len_ns(k) as f64
     }
 
-    /// The latency histogram of `flow` in each interval that delivered
-    /// packets: `(interval, histogram)`, in order.
-    pub fn latency_histograms(&self, flow: usize) -> Vec<(usize, Histogram<u64>)> {
-        let mut out: Vec<(usize, Histogram<u64>)> = Vec::new();
-        for &(k, v, n) in &self.latency[flow].stored {
-            if out.last().is_none_or(|(lk, _)| *lk != k as usize) {
-                let h = Histogram::new_with_max(LAT_MAX_NS, LAT_DIGITS)
-                    .expect("valid histogram bounds");
-                out.push((k as usize, h));
+    /// Calls `f` with the latency histogram of `flow` in each interval that
+    /// delivered packets, in order (one histogram, reused).
+    pub fn for_each_latency_histogram<E>(
+        &self,
+        flow: usize,
+        mut f: impl FnMut(usize, &Histogram<u64>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut h =
+            Histogram::new_with_max(LAT_MAX_NS, LAT_DIGITS).expect("valid histogram bounds");
+        let stored = &self.latency[flow].stored;
+        let mut i = 0;
+        while i < stored.len() {
+            let k = stored[i].0;
+            h.reset();
+            while i < stored.len() && stored[i].0 == k {
+                h.saturating_record_n(stored[i].1, stored[i].2);
+                i += 1;
             }
-            let h = &mut out.last_mut().expect("pushed").1;
-            h.saturating_record_n(v, n);
+            f(k as usize, &h)?;
         }
+        Ok(())
+    }
+
+    /// `(interval, p50, p99)` of `flow`'s latency in ns, for each interval
+    /// that delivered packets (from the 2-digit histograms, at most the
+    /// interval's exact max).
+    pub fn latency_percentiles(&self, flow: usize) -> Vec<(usize, u64, u64)> {
+        let cells = &self.flows[flow];
+        let mut out = Vec::new();
+        let _ = self.for_each_latency_histogram(flow, |k, h| -> Result<(), ()> {
+            let max = cells[k].lat_max;
+            out.push((
+                k,
+                h.value_at_quantile(0.5).min(max),
+                h.value_at_quantile(0.99).min(max),
+            ));
+            Ok(())
+        });
         out
     }
 
@@ -302,11 +327,11 @@ impl TimeSeries {
     pub fn to_csv(&self) -> String {
         use std::fmt::Write;
         let mut s = String::from("time_ns,series,metric,value\n");
-        let lat: Vec<Vec<Option<Histogram<u64>>>> = (0..self.flows.len())
+        let lat: Vec<Vec<Option<(u64, u64)>>> = (0..self.flows.len())
             .map(|f| {
                 let mut v = vec![None; self.intervals];
-                for (k, h) in self.latency_histograms(f) {
-                    v[k] = Some(h);
+                for (k, p50, p99) in self.latency_percentiles(f) {
+                    v[k] = Some((p50, p99));
                 }
                 v
             })
@@ -341,9 +366,9 @@ impl TimeSeries {
                 } else if let Some(mean) = c.lat_sum.checked_div(c.lat_count) {
                     row("latency_mean_ns", &mean);
                     row("latency_max_ns", &c.lat_max);
-                    if let Some(h) = &lat[flow][k] {
-                        row("latency_p50_ns", &h.value_at_quantile(0.5).min(c.lat_max));
-                        row("latency_p99_ns", &h.value_at_quantile(0.99).min(c.lat_max));
+                    if let Some((p50, p99)) = lat[flow][k] {
+                        row("latency_p50_ns", &p50);
+                        row("latency_p99_ns", &p99);
                     }
                 }
             }
@@ -428,10 +453,16 @@ mod tests {
                 assert_eq!(cd.lat_max, ca.lat_max);
             }
         }
-        let total =
-            |t: &TimeSeries| -> u64 { t.latency_histograms(0).iter().map(|(_, h)| h.len()).sum() };
-        assert_eq!(total(&d), 2 * total(&a));
-        assert_eq!(a.latency_histograms(0).len(), d.latency_histograms(0).len());
+        let totals = |t: &TimeSeries| {
+            let mut v = Vec::new();
+            let _ = t.for_each_latency_histogram(0, |k, h| -> Result<(), ()> {
+                v.push((k, h.len()));
+                Ok(())
+            });
+            v
+        };
+        let doubled: Vec<_> = totals(&a).iter().map(|&(k, n)| (k, 2 * n)).collect();
+        assert_eq!(totals(&d), doubled);
     }
 
     #[test]
