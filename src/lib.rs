@@ -124,13 +124,18 @@ pub fn run_with_progress(
         }
     }
     write_report(&report, dir)?;
-    write_views(&report, &engine, dir)?;
+    write_views(cfg, &report, &engine, dir)?;
     Ok(report)
 }
 
 /// Writes what people look at: `timeseries.csv`, `plots/*.svg`,
 /// `report.html`, and per flow `latency/<flow>.hgrm` and `.hlog`.
-fn write_views(report: &Report, engine: &engine::Engine, dir: &Path) -> Result<(), OutputError> {
+fn write_views(
+    cfg: &Config,
+    report: &Report,
+    engine: &engine::Engine,
+    dir: &Path,
+) -> Result<(), OutputError> {
     let ts = &engine.observers.timeseries;
     let metrics = &engine.observers.metrics;
     write_atomically(&dir.join("timeseries.csv"), ts.to_csv().as_bytes())?;
@@ -166,7 +171,7 @@ fn write_views(report: &Report, engine: &engine::Engine, dir: &Path) -> Result<(
     for (name, svg) in &plots {
         write_atomically(&plots_dir.join(name), svg.as_bytes())?;
     }
-    let html = observe::html::render(report, ts.interval_ns(), &plots);
+    let html = observe::html::render(cfg, report, ts.interval_ns(), &plots);
     write_atomically(&dir.join("report.html"), html.as_bytes())
 }
 

@@ -185,6 +185,8 @@ fn report_html_renders_in_headless_chromium() {
     let dom = String::from_utf8_lossy(&o.stdout);
     for h in [
         "<h1>Scenario failover-to-vpn</h1>",
+        "<h2>Circuit</h2>",
+        "<h2>Traffic</h2>",
         "<h2>Links</h2>",
         "<h2>Flows</h2>",
         "<h2>Outages</h2>",

@@ -5,17 +5,23 @@
 use std::fmt::Write;
 
 use super::report::Report;
-use super::tables::{html_escape, render_html_table, tables};
+use super::tables::{html_escape, render_html_table, scenario_tables, tables};
 use crate::units::SimDuration;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:1100px}\
 table{border-collapse:collapse;margin-bottom:1em;font-size:13px}\
 th,td{border:1px solid #bbb;padding:3px 8px;text-align:right}\
 th{background:#eee}td:first-child,th:first-child{text-align:left}\
-figure{margin:1em 0}svg{max-width:100%;height:auto}dt{font-weight:bold}";
+figure{margin:1em 0}svg{max-width:100%;height:auto}\
+dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:bold}dd{margin:0}";
 
 /// The page; `plots` are `(file name, SVG text)` in display order.
-pub fn render(r: &Report, interval_ns: u64, plots: &[(String, String)]) -> String {
+pub fn render(
+    cfg: &crate::scenario::Config,
+    r: &Report,
+    interval_ns: u64,
+    plots: &[(String, String)],
+) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
@@ -36,6 +42,9 @@ pub fn render(r: &Report, interval_ns: u64, plots: &[(String, String)]) -> Strin
         SimDuration(interval_ns),
         html_escape(&r.eremu_version)
     );
+    for t in scenario_tables(cfg) {
+        s.push_str(&render_html_table(&t));
+    }
     for t in tables(r) {
         s.push_str(&render_html_table(&t));
     }

@@ -230,3 +230,88 @@ pub fn render_html_table(t: &Table) -> String {
     s.push_str("</tbody>\n</table>\n");
     s
 }
+
+/// What ran: the circuit, gateways and VPN as configured, and the flows.
+pub fn scenario_tables(cfg: &crate::scenario::Config) -> Vec<Table> {
+    use crate::scenario::{FlowKind, Mode, SizeDist};
+    let c = &cfg.circuit;
+    let mut rows = vec![
+        vec!["circuit bandwidth".into(), c.bandwidth.to_string()],
+        vec!["port speed".into(), c.port_speed.to_string()],
+        vec![
+            "mode".into(),
+            match c.mode {
+                Mode::ActiveActive => "active-active".into(),
+                Mode::ActivePassive => "active-passive".into(),
+            },
+        ],
+        vec!["policer burst".into(), c.burst.to_string()],
+        vec![
+            "latency primary / secondary".into(),
+            format!("{} / {}", c.primary.latency, c.secondary.latency),
+        ],
+        vec![
+            "queue primary / secondary".into(),
+            format!("{} / {}", c.primary.queue, c.secondary.queue),
+        ],
+        vec![
+            "ExpressRoute gateway".into(),
+            format!(
+                "{}{}",
+                cfg.gateway.sku.name(),
+                if cfg.gateway.fastpath {
+                    ", FastPath"
+                } else {
+                    ""
+                }
+            ),
+        ],
+    ];
+    match &cfg.vpn {
+        Some(v) => rows.push(vec![
+            "VPN".into(),
+            format!(
+                "{:?} ({}), latency {} ± {}, loss {}, MTU {}",
+                v.sku, v.rate, v.latency, v.jitter, v.loss, v.mtu
+            ),
+        ]),
+        None => rows.push(vec!["VPN".into(), "none".into()]),
+    }
+    let setup = Table {
+        title: "Circuit".into(),
+        header: strings(&["setting", "value"]),
+        rows,
+    };
+    let flows = Table {
+        title: "Traffic".into(),
+        header: strings(&[
+            "flow", "kind", "from", "to", "dir", "rate", "size", "start", "stop",
+        ]),
+        rows: cfg
+            .flows
+            .iter()
+            .map(|f| {
+                vec![
+                    f.name.clone(),
+                    match f.kind {
+                        FlowKind::Cbr => "udp-cbr".into(),
+                        FlowKind::Poisson => "udp-poisson".into(),
+                        FlowKind::OnOff { on, off } => format!("udp-onoff ({on} on, {off} off)"),
+                    },
+                    f.from.to_string(),
+                    f.to.to_string(),
+                    f.direction.as_str().to_string(),
+                    f.rate.to_string(),
+                    match f.size {
+                        SizeDist::Fixed(s) => format!("{s} B"),
+                        SizeDist::Uniform(a, b) => format!("{a}..{b} B"),
+                        SizeDist::Imix => "imix".into(),
+                    },
+                    f.start.to_string(),
+                    f.stop.to_string(),
+                ]
+            })
+            .collect(),
+    };
+    vec![setup, flows]
+}
