@@ -392,3 +392,37 @@ fn report_interval_is_validated_and_capped() {
     let e = with_interval(Some("0s"), "10s").unwrap_err();
     assert!(e.contains("longer than zero"), "{e}");
 }
+
+#[test]
+fn queue_occupancy_of_an_overloaded_vpn_gateway() {
+    // 600 Mbps into a 100 Mbps Basic VPN gateway: its 1 MiB shaping queue
+    // fills while the VPN carries the traffic (6 s to 8 s) and overflows.
+    let base = std::fs::read_to_string(scenario("failover-to-vpn")).unwrap();
+    let mut doc: toml_edit::DocumentMut = base.parse().unwrap();
+    doc["vpn"]["gateway_sku"] = toml_edit::value("Basic");
+    doc["vpn"]["generation"] = toml_edit::value(1);
+    doc["capture"]["enabled"] = toml_edit::value(false);
+    let cfg = eremu::scenario::parse("basic-vpn.toml", &doc.to_string()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = eremu::run(&cfg, dir.path(), false).unwrap();
+    check_csv_matches_report(dir.path());
+    let text = std::fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
+    let queue: Vec<(u64, u64)> = text
+        .lines()
+        .filter_map(|l| l.split_once(",link.vpn.in,queue_bytes,"))
+        .map(|(t, v)| (t.parse().unwrap(), v.parse().unwrap()))
+        .collect();
+    assert_eq!(queue.len(), 1000);
+    let limit = 1 << 20;
+    for &(t, q) in &queue {
+        assert!(q <= limit, "{t}: {q}");
+        if (6_100_000_000..7_900_000_000).contains(&t) {
+            assert!(q > limit - 2000, "{t}: the full queue holds {q} bytes");
+        }
+        if t < 5_900_000_000 || t > 8_100_000_000 {
+            assert_eq!(q, 0, "{t}");
+        }
+    }
+    let vpn_drops = report.links["vpn"]["in"].hop.drops["vpn-gateway"];
+    assert!(vpn_drops > 0);
+}
