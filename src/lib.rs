@@ -22,8 +22,9 @@
 //!   network that wires them); every call takes `now`, nothing reads a clock.
 //! - [`traffic`]: sources, as state machines with `poll_transmit(now)`.
 //! - [`engine`]: owns virtual time and the event queue.
-//! - [`observe`]: metrics (watching the network through `model::Tap`),
-//!   `report.json` and the printed summary.
+//! - [`observe`]: metrics and time series (watching the network through
+//!   `model::Tap`), `report.json`, the printed summary, and the views made of
+//!   them (SVG plots, `report.html`, HdrHistogram files).
 //! - [`check`]: regression checks: baselines, tolerances, `[[expect]]`, JUnit.
 
 pub mod bench;
@@ -62,7 +63,7 @@ pub fn default_threads() -> usize {
 /// threads.
 pub fn simulate_with(cfg: &Config, threads: usize) -> Report {
     let started = std::time::Instant::now();
-    let (outcome, _) = engine::run_partitioned(cfg, threads, None);
+    let (outcome, _) = engine::run_partitioned(cfg, threads, None, &mut |_, _| {});
     Report::build(cfg, &outcome, started.elapsed().as_secs_f64())
 }
 
@@ -77,6 +78,29 @@ pub fn simulate(cfg: &Config) -> Report {
 /// the tunnel with. Every file appears under its final name only when
 /// complete. Outputs are byte-identical for any number of `threads`.
 pub fn run(cfg: &Config, dir: &Path, capture: bool, threads: usize) -> Result<Report, OutputError> {
+    run_with_progress(cfg, dir, capture, threads, &mut |_| {})
+}
+
+/// How far a run is, given to the progress callback between windows.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Virtual time simulated so far.
+    pub now: units::SimTime,
+    /// The scenario's end.
+    pub end: units::SimTime,
+    /// Packets the sources have sent so far.
+    pub packets: u64,
+}
+
+/// [`run`], calling `progress` between windows of the run. The callback
+/// only watches: the results are the same with and without it.
+pub fn run_with_progress(
+    cfg: &Config,
+    dir: &Path,
+    capture: bool,
+    threads: usize,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, OutputError> {
     std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
         path: dir.to_path_buf(),
         source,
@@ -91,7 +115,10 @@ pub fn run(cfg: &Config, dir: &Path, capture: bool, threads: usize) -> Result<Re
         Some((w, s)) => (Some(w), Some(s)),
         None => (None, None),
     };
-    let (outcome, frames) = engine::run_partitioned(cfg, threads, sinks);
+    let end = units::SimTime::ZERO + cfg.duration;
+    let (outcome, frames) = engine::run_partitioned(cfg, threads, sinks, &mut |now, packets| {
+        progress(&Progress { now, end, packets })
+    });
     let summary = match (writer, frames) {
         (Some(w), Some(f)) => Some(w.finish(f)?),
         _ => None,
@@ -104,7 +131,62 @@ pub fn run(cfg: &Config, dir: &Path, capture: bool, threads: usize) -> Result<Re
         }
     }
     write_report(&report, dir)?;
+    write_views(cfg, &report, &outcome, dir)?;
     Ok(report)
+}
+
+/// Writes what people look at: `timeseries.csv`, `plots/*.svg`,
+/// `report.html`, and per flow `latency/<flow>.hgrm` and `.hlog`.
+fn write_views(
+    cfg: &Config,
+    report: &Report,
+    outcome: &engine::Outcome,
+    dir: &Path,
+) -> Result<(), OutputError> {
+    let ts = &outcome.timeseries;
+    let metrics = &outcome.metrics;
+    write_atomically(&dir.join("timeseries.csv"), ts.to_csv().as_bytes())?;
+    let latency_dir = dir.join("latency");
+    create_dir(&latency_dir)?;
+    for (f, name) in ts.flow_names().iter().enumerate() {
+        let stem = observe::hdr::file_stem(name);
+        let hist = &metrics.flows[f].latency.hist;
+        let hgrm = observe::hdr::percentile_distribution(hist, observe::hdr::HGRM_SCALING_RATIO);
+        write_atomically(&latency_dir.join(format!("{stem}.hgrm")), hgrm.as_bytes())?;
+        let path = latency_dir.join(format!("{stem}.hlog"));
+        let log = observe::hdr::interval_log(ts, f, &report.scenario).map_err(|source| {
+            OutputError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        write_atomically(&path, &log)?;
+    }
+    let flow_latency: Vec<(&str, &hdrhistogram::Histogram<u64>)> = ts
+        .flow_names()
+        .iter()
+        .zip(&metrics.flows)
+        .map(|(n, f)| (n.as_str(), &f.latency.hist))
+        .collect();
+    let plots_dir = dir.join("plots");
+    let plots =
+        observe::plots::render_all(report, ts, &flow_latency).map_err(|e| OutputError::Io {
+            path: plots_dir.clone(),
+            source: std::io::Error::other(e),
+        })?;
+    create_dir(&plots_dir)?;
+    for (name, svg) in &plots {
+        write_atomically(&plots_dir.join(name), svg.as_bytes())?;
+    }
+    let html = observe::html::render(cfg, report, ts.interval_ns(), &plots);
+    write_atomically(&dir.join("report.html"), html.as_bytes())
+}
+
+fn create_dir(dir: &Path) -> Result<(), OutputError> {
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory,

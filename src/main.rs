@@ -42,6 +42,9 @@ struct RunArgs {
     /// Worker threads [default: the number of cores]; results do not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
+    /// How the summary is printed: table (text), json (report.json's content) or markdown.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 #[derive(clap::Args)]
@@ -108,6 +111,72 @@ enum Command {
     },
 }
 
+/// The summary's format on stdout.
+#[derive(Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+enum Format {
+    #[default]
+    Table,
+    Json,
+    Markdown,
+}
+
+/// A progress bar on stderr, shown once a run has taken a second of wall
+/// time, and only when stderr is a terminal. It only watches the run.
+struct ProgressBar {
+    bar: Option<indicatif::ProgressBar>,
+    enabled: bool,
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl ProgressBar {
+    fn new(enabled: bool) -> Self {
+        use std::io::IsTerminal;
+        let now = std::time::Instant::now();
+        ProgressBar {
+            bar: None,
+            enabled: enabled && std::io::stderr().is_terminal(),
+            started: now,
+            last: now,
+        }
+    }
+
+    fn update(&mut self, p: &eremu::Progress) {
+        if !self.enabled {
+            return;
+        }
+        let wall = self.started.elapsed();
+        if wall < std::time::Duration::from_secs(1)
+            || self.last.elapsed() < std::time::Duration::from_millis(100)
+        {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let bar = self.bar.get_or_insert_with(|| {
+            let b = indicatif::ProgressBar::new(p.end.0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{bar:20} {msg}").expect("valid template"),
+            );
+            b
+        });
+        bar.set_position(p.now.0);
+        let secs = wall.as_secs_f64();
+        bar.set_message(format!(
+            "{:.2}/{:.2} s simulated, {:.2}x real time, {:.3} M packets/s",
+            p.now.0 as f64 / 1e9,
+            p.end.0 as f64 / 1e9,
+            p.now.0 as f64 / 1e9 / secs,
+            p.packets as f64 / secs / 1e6
+        ));
+    }
+
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
 fn load(path: &Option<PathBuf>) -> anyhow::Result<scenario::Config> {
     Ok(match path {
         Some(p) => scenario::load(p)?,
@@ -138,6 +207,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         no_capture,
         check: expect,
         threads,
+        format,
     } = args;
     let threads = threads.map_or_else(eremu::default_threads, |t| t as usize);
     let mut cfg = load(&scenario)?;
@@ -145,10 +215,24 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         cfg.seed = seed;
     }
     let out = out.unwrap_or_else(|| PathBuf::from("captures").join(&cfg.name));
-    let report = eremu::run(&cfg, &out, !no_capture, threads).context("writing the outputs")?;
-    if !quiet {
+    let mut bar = ProgressBar::new(!quiet);
+    let result = eremu::run_with_progress(&cfg, &out, !no_capture, threads, &mut |p| bar.update(p));
+    bar.finish();
+    let report = result.context("writing the outputs")?;
+    if !quiet && format == Format::Json {
+        print!("{}", report.to_json(false));
+    } else if !quiet && format == Format::Markdown {
+        print!("{}", eremu::observe::tables::render_markdown(&report));
+    } else if !quiet {
         print!("{}", eremu::observe::summary::render(&report));
         println!("report: {}", out.join("report.json").display());
+        println!(
+            "views: {} (plots in {}, time series {}, latency in {})",
+            out.join("report.html").display(),
+            out.join("plots").display(),
+            out.join("timeseries.csv").display(),
+            out.join("latency").display()
+        );
         if let Some(c) = &report.capture {
             for f in &c.files {
                 println!("capture: {}", out.join(f).display());
@@ -169,16 +253,28 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if expect {
         let results = check::expect::evaluate(&cfg, &check::flatten::flatten(&report))?;
         let failed = results.iter().filter(|r| !r.passed).count();
-        print!("{}", check::expect::render(&results, !quiet));
+        let text = check::expect::render(&results, !quiet);
+        // Keep stdout parseable when it holds JSON or Markdown.
+        let table = format == Format::Table;
+        if table {
+            print!("{text}");
+        } else {
+            eprint!("{text}");
+        }
         anyhow::ensure!(
             failed == 0,
             "{failed} of {} expectations failed",
             results.len()
         );
-        if !quiet && results.is_empty() {
-            println!("expectations: the scenario has no [[expect]] table");
+        let line = if results.is_empty() {
+            "expectations: the scenario has no [[expect]] table".to_string()
+        } else {
+            format!("expectations: all {} hold", results.len())
+        };
+        if !quiet && table {
+            println!("{line}");
         } else if !quiet {
-            println!("expectations: all {} hold", results.len());
+            eprintln!("{line}");
         }
     }
     Ok(())

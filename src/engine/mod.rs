@@ -23,6 +23,7 @@ use crate::model::network::rng_for;
 use crate::model::{Network, Tap};
 use crate::observe::capture::CaptureSink;
 use crate::observe::metrics::Metrics;
+use crate::observe::timeseries::TimeSeries;
 use crate::observe::Observers;
 use crate::scenario::{Config, Direction, EventConfig};
 use crate::traffic::UdpSource;
@@ -65,6 +66,7 @@ pub struct Engine {
 /// What a finished logical process hands back.
 pub struct Outcome {
     pub metrics: Metrics,
+    pub timeseries: TimeSeries,
     /// Serializer busy time per link (indexed path * 2 + direction), for the
     /// links that exist.
     pub busy: [Option<crate::units::SimDuration>; 6],
@@ -110,6 +112,7 @@ impl Engine {
                 capture,
                 // Scenario events reach every process; one tells the timeline.
                 notes: part != Some(Direction::Out),
+                timeseries: TimeSeries::new(cfg),
             },
             counters: EngineCounters::default(),
             flow_count: cfg.flows.len(),
@@ -213,9 +216,40 @@ impl Engine {
         }
     }
 
+    /// Runs until `until` (or the end), stopping at every time-series
+    /// interval boundary to sample the links' queues. Sampling only brings a
+    /// link's books up to `now`, so it never changes the results.
+    pub fn advance(&mut self, until: SimTime) -> bool {
+        let interval = self.observers.timeseries.interval_ns();
+        loop {
+            let next_interval = SimTime((self.now.0 / interval + 1) * interval);
+            let done = self.run_until(next_interval.min(until));
+            if done || self.now.0.is_multiple_of(interval) {
+                self.sample_queues();
+            }
+            if done || self.now >= until {
+                return done;
+            }
+        }
+    }
+
+    /// Records the bytes waiting in every link's queue now.
+    fn sample_queues(&mut self) {
+        let now = self.now;
+        for path in crate::scenario::PathId::ALL {
+            for dir in [Direction::In, Direction::Out] {
+                let bytes = self.network.queued_bytes(path, dir, now);
+                self.observers
+                    .timeseries
+                    .queue_sample(now, path, dir, bytes);
+            }
+        }
+    }
+
     /// Closes the books at the scenario's end (the caller has run to it).
     pub fn finish(mut self) -> Outcome {
         self.observers.metrics.finish(self.end);
+        self.observers.timeseries.finish();
         let mut in_flight = vec![0; self.flow_count];
         let mut busy = [None; 6];
         for (path, dir, link) in self.network.links() {
@@ -226,6 +260,7 @@ impl Engine {
         }
         Outcome {
             metrics: self.observers.metrics,
+            timeseries: self.observers.timeseries,
             busy,
             in_flight,
             counters: self.counters,

@@ -14,6 +14,7 @@
 //! Without capture there is nothing to merge in order and a process runs to
 //! the end in one window.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 
 use super::{Engine, Outcome};
@@ -45,11 +46,14 @@ pub fn processes(cfg: &Config) -> Vec<Option<Direction>> {
 
 /// Runs the scenario to its end on `threads` threads (at least one) and
 /// returns the merged outcome and, when capturing, the frames seen per tap.
-/// `sinks` has one capture sink per process.
+/// `sinks` has one capture sink per process. `progress` is called between
+/// windows with the virtual time reached and the packets sent so far; it
+/// only watches.
 pub fn run_partitioned(
     cfg: &Config,
     threads: usize,
     sinks: Option<Vec<CaptureSink>>,
+    progress: &mut dyn FnMut(SimTime, u64),
 ) -> (Outcome, Option<[u64; 6]>) {
     let capturing = sinks.is_some();
     let mut sinks: Vec<Option<CaptureSink>> = match sinks {
@@ -77,25 +81,39 @@ pub fn run_partitioned(
             })
         })
     };
+    let sent = AtomicU64::new(0);
+    let run_window = |lp: &mut Engine, until: SimTime| {
+        let before = lp.counters.packets;
+        lp.advance(until);
+        lp.end_window();
+        sent.fetch_add(lp.counters.packets - before, Ordering::Relaxed);
+    };
     if threads <= 1 || lps.len() == 1 {
         for until in bounds() {
             for lp in &mut lps {
-                lp.run_until(until);
-                lp.end_window();
+                run_window(lp, until);
             }
+            progress(until, sent.load(Ordering::Relaxed));
         }
     } else {
         let barrier = Barrier::new(lps.len());
+        let (first, rest) = lps.split_at_mut(1);
         std::thread::scope(|scope| {
-            for lp in &mut lps {
-                let barrier = &barrier;
+            for lp in rest {
+                let (barrier, run_window) = (&barrier, &run_window);
                 scope.spawn(move || {
                     for until in bounds() {
-                        lp.run_until(until);
-                        lp.end_window();
+                        run_window(lp, until);
                         barrier.wait();
                     }
                 });
+            }
+            // The first process runs here, so that progress is reported from
+            // the caller's thread.
+            for until in bounds() {
+                run_window(&mut first[0], until);
+                barrier.wait();
+                progress(until, sent.load(Ordering::Relaxed));
             }
         });
     }
@@ -105,6 +123,7 @@ pub fn run_partitioned(
     for (dir, o) in parts.iter().skip(1).zip(outcomes) {
         let dir = dir.expect("several processes split by direction");
         merged.metrics.absorb(o.metrics, dir);
+        merged.timeseries.merge(&o.timeseries);
         for (i, b) in o.busy.iter().enumerate() {
             if i % 2 == dir as usize {
                 merged.busy[i] = *b;

@@ -4,9 +4,14 @@
 pub mod capture;
 pub mod esp_sa;
 pub mod frames;
+pub mod hdr;
+pub mod html;
 pub mod metrics;
+pub mod plots;
 pub mod report;
 pub mod summary;
+pub mod tables;
+pub mod timeseries;
 
 pub use report::Report;
 
@@ -20,11 +25,13 @@ pub struct Observers {
     pub capture: Option<capture::CaptureSink>,
     /// Whether timeline notes are kept (one logical process keeps them).
     pub notes: bool,
+    pub timeseries: timeseries::TimeSeries,
 }
 
 macro_rules! fan_out {
     ($self:ident, $method:ident ( $($arg:expr),* )) => {{
         $self.metrics.$method($($arg),*);
+        $self.timeseries.$method($($arg),*);
         if let Some(c) = &mut $self.capture {
             c.$method($($arg),*);
         }

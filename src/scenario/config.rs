@@ -230,7 +230,18 @@ pub struct ReportConfig {
     /// A gap in a flow's deliveries with losses in it counts as an outage when it
     /// lasts at least this long.
     pub outage_min: SimDuration,
+    /// Length of one interval of the time series (`report.interval`).
+    pub interval: SimDuration,
 }
+
+/// Default length of one time-series interval.
+pub const DEFAULT_INTERVAL: SimDuration = SimDuration::from_millis(10);
+/// Most cells (intervals x series, a series being a link direction or a flow)
+/// the time series may hold: each cell is a fixed 120 bytes, so at most
+/// about 60 MB. Without `report.interval`, a longer run gets the smallest
+/// multiple of the default that fits; an explicit interval that does not fit
+/// is refused.
+pub const MAX_TIMESERIES_CELLS: u64 = 500_000;
 
 /// Where frames are captured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

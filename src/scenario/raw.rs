@@ -203,6 +203,8 @@ pub struct RawEvent {
 #[serde(deny_unknown_fields)]
 pub struct RawReport {
     pub outage_min: Option<SimDuration>,
+    /// Length of one interval of `timeseries.csv` and the plots.
+    pub interval: Option<Spanned<SimDuration>>,
 }
 
 /// `snaplen = 128` or `snaplen = "auto"`.

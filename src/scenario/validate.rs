@@ -134,6 +134,7 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
             return Err(ctx.err(e.action.span(), "bgp-reset needs a [bgp] section"));
         }
     }
+    let series = if vpn.is_some() { 6 } else { 4 } + flows.len() as u64;
     Ok(Config {
         bgp,
         name,
@@ -149,6 +150,7 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
         events,
         report: ReportConfig {
             outage_min: raw.report.outage_min.unwrap_or(SimDuration::from_millis(1)),
+            interval: report_interval(ctx, &raw.report, duration, series)?,
         },
         capture,
         check,
@@ -975,4 +977,34 @@ fn expectations(
             })
         })
         .collect()
+}
+
+fn report_interval(
+    ctx: &Ctx,
+    raw: &RawReport,
+    duration: SimDuration,
+    series: u64,
+) -> R<SimDuration> {
+    let max_intervals = (MAX_TIMESERIES_CELLS / series.max(1)).max(1);
+    let Some(v) = &raw.interval else {
+        let need = duration.as_nanos().div_ceil(max_intervals);
+        let step = DEFAULT_INTERVAL.as_nanos();
+        return Ok(SimDuration(need.div_ceil(step).max(1) * step));
+    };
+    let interval = *v.get_ref();
+    if interval == SimDuration::ZERO {
+        return Err(ctx.err(v.span(), "must be longer than zero"));
+    }
+    let intervals = duration.as_nanos().div_ceil(interval.as_nanos());
+    if intervals > max_intervals {
+        let min = SimDuration(duration.as_nanos().div_ceil(max_intervals));
+        return Err(ctx.err(
+            v.span(),
+            format!(
+                "{intervals} intervals x {series} series is more than the time series' cap of \
+                 {MAX_TIMESERIES_CELLS} cells; use an interval of at least {min}"
+            ),
+        ));
+    }
+    Ok(interval)
 }
