@@ -382,9 +382,9 @@ impl ControlPlane {
                             tap.control_frame(now, path, dir_of_end(to), &f);
                         }
                     }
-                    if a.transport == Transport::Up {
-                        a.ends[to].bgp.handle_message(now, repr);
-                    }
+                    // The receiving end may already have seen the connection
+                    // close on its side; its session ignores messages then.
+                    a.ends[to].bgp.handle_message(now, repr);
                 }
                 Msg::Bfd(repr) => {
                     tap.control_frame(now, path, dir_of_end(to), &bfd_frame(a, to, &repr));
@@ -396,10 +396,8 @@ impl ControlPlane {
                     if let Ok(f) = a.tcp.fin(side) {
                         tap.control_frame(now, path, dir_of_end(to), &f);
                     }
-                    if a.transport == Transport::Up {
-                        a.transport = Transport::Down;
-                        a.ends[to].bgp.handle_transport_down(now);
-                    }
+                    a.transport = Transport::Down;
+                    a.ends[to].bgp.handle_transport_down(now);
                 }
             }
         }
@@ -472,6 +470,22 @@ impl ControlPlane {
                     }
                 }
             }
+            // Send first: a session that just failed leaves its NOTIFICATION
+            // to go out before the connection closes.
+            if can_send {
+                while let Some(m) = e.bgp.poll_transmit(now) {
+                    progressed = true;
+                    if a.transport == Transport::Up {
+                        a.wire.push_back((now + a.latency, 1 - end, Msg::Bgp(m)));
+                    }
+                }
+                if let Some(b) = &mut e.bfd {
+                    while let Some(p) = b.poll_transmit(now) {
+                        progressed = true;
+                        a.wire.push_back((now + a.latency, 1 - end, Msg::Bfd(p)));
+                    }
+                }
+            }
             let mut learned = 0;
             let mut withdrawn = 0;
             while let Some(ev) = e.bgp.poll_event() {
@@ -534,20 +548,6 @@ impl ControlPlane {
                         path.as_str()
                     ),
                 );
-            }
-            if can_send {
-                while let Some(m) = e.bgp.poll_transmit(now) {
-                    progressed = true;
-                    if a.transport == Transport::Up {
-                        a.wire.push_back((now + a.latency, 1 - end, Msg::Bgp(m)));
-                    }
-                }
-                if let Some(b) = &mut e.bfd {
-                    while let Some(p) = b.poll_transmit(now) {
-                        progressed = true;
-                        a.wire.push_back((now + a.latency, 1 - end, Msg::Bfd(p)));
-                    }
-                }
             }
         }
         if a.transport == Transport::Down
