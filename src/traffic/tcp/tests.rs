@@ -618,3 +618,35 @@ fn congestion_control_is_applied() {
     }
     assert!(seen[0] != seen[1] && seen[1] != seen[2] && seen[0] != seen[2]);
 }
+
+/// Multi-segment messages: a 3,000-byte request (3 frames) and a 50,000-byte
+/// response (35 frames). Once the server's window has grown past the response
+/// (the first transactions take several round trips of slow start), each
+/// transaction is a round trip plus serializing both messages:
+/// 2 ms + (3,000 + 3 * 78 + 50,000 + 35 * 78) * 8 bit / 1 Gbit/s = 2.448 ms
+/// (78 bytes per frame: 54 of headers, 24 of FCS, preamble and gap).
+#[test]
+fn request_response_with_large_messages() {
+    let mut cfg = config(TcpFlowKind::RequestResponse {
+        request: 3_000,
+        response: 50_000,
+    });
+    cfg.stop = SimTime(501_000_000);
+    let mut flow = TcpFlow::new(cfg, SimTime::ZERO).unwrap();
+    let trace = Wire::new(1, Some(1_000_000_000)).run(&mut flow, secs(60), false);
+    let m = flow.metrics(trace.end);
+    let expected = 0.002 + (3_000.0 + 3.0 * 78.0 + 50_000.0 + 35.0 * 78.0) * 8.0 / 1e9;
+    let p50 = m.transaction_ns.value_at_quantile(0.5) as f64 / 1e9;
+    eprintln!(
+        "{} transactions, p50 {:.4} ms, max {:.4} ms, expected {:.4} ms",
+        m.transactions,
+        p50 * 1e3,
+        m.transaction_ns.max() as f64 / 1e6,
+        expected * 1e3
+    );
+    assert!(flow.is_finished());
+    assert_eq!(m.bytes_to_client, m.transactions * 50_000);
+    assert!((p50 / expected - 1.0).abs() < 0.01, "{p50}");
+    assert!(m.transactions as f64 > 0.95 * 0.5 / expected);
+    assert!(m.stalls.is_empty());
+}
