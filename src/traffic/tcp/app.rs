@@ -174,7 +174,7 @@ impl App {
         (self.written, self.read) != before
     }
 
-    /// Whether any application read a byte, given the counts before a run.
+    /// Bytes both applications have read so far.
     pub fn read_total(&self) -> u64 {
         self.read[0] + self.read[1]
     }

@@ -97,7 +97,8 @@ pub struct TcpFlowConfig {
     pub congestion: CongestionControl,
     /// Size of each socket's send buffer and receive buffer, in bytes. The
     /// receive buffer bounds the advertised window, so a sender's throughput
-    /// is at most `buffer / RTT`.
+    /// is at most `buffer / RTT`. Each host allocates both buffers at this
+    /// size (four per flow); memory pages are only touched as they fill.
     pub buffer: u32,
     /// When the client connects.
     pub start: SimTime,

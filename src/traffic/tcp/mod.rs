@@ -26,7 +26,7 @@
 
 mod app;
 mod config;
-pub mod device;
+mod device;
 mod endpoint;
 mod metrics;
 #[cfg(test)]
@@ -129,11 +129,20 @@ impl TcpFlow {
     /// last router sends it: destination the host's MAC (frames for other
     /// MACs are ignored, as by a NIC), source normally the host's `gw_mac`.
     /// The host processes it at once; any frames it answers with come from
-    /// [`poll_transmit`](Self::poll_transmit). Malformed frames, or frames
+    /// [`poll_transmit`](Self::poll_transmit). An earlier `now` than already
+    /// seen is taken as the latest time seen. Malformed frames, or frames
     /// for another address, are dropped by smoltcp.
     pub fn handle_frame(&mut self, now: SimTime, to: Side, frame: &[u8]) {
         let now = now.max(self.now);
-        if let Some(ack) = parse_segment(frame).and_then(|s| s.ack) {
+        let host_mac = match to {
+            Side::Client => self.cfg.client.mac,
+            Side::Server => self.cfg.server.mac,
+        };
+        let for_host = frame.get(0..6) == Some(&host_mac[..]);
+        if let Some(ack) = parse_segment(frame)
+            .and_then(|s| s.ack)
+            .filter(|_| for_host)
+        {
             if let Some(rtt) = self.senders[to.index()].on_ack(ack, now) {
                 self.m
                     .rtt_ns
