@@ -104,7 +104,8 @@ pub struct TcpFlowConfig {
     pub start: SimTime,
     /// When the applications stop: the bulk sender stops writing and closes
     /// (queued data is still delivered); the request/response client starts
-    /// no new transaction and closes. `SimTime::MAX` for no stop.
+    /// no new transaction and closes. `SimTime::MAX` for no stop, allowed
+    /// only for a bulk transfer of a given size.
     pub stop: SimTime,
     /// Seed for everything smoltcp draws at random (initial sequence
     /// numbers, IPv4 identification); the same seed gives the same frames.
@@ -116,7 +117,7 @@ pub struct TcpFlowConfig {
 pub enum TcpConfigError {
     #[error("bulk transfer of 0 bytes (give a positive size, or none to send until stop)")]
     ZeroBytes,
-    #[error("bulk transfer without a size needs a stop time")]
+    #[error("flow has neither a size nor a stop time: it would never end")]
     Unbounded,
     #[error("request/response with a {0} size of 0 bytes")]
     ZeroMessage(&'static str),
@@ -173,6 +174,11 @@ impl TcpFlowConfig {
                 return Err(E::ZeroMessage("response"))
             }
             _ => {}
+        }
+        if let TcpFlowKind::RequestResponse { .. } = self.kind {
+            if self.stop == SimTime::MAX {
+                return Err(E::Unbounded);
+            }
         }
         if self.stop <= self.start {
             return Err(E::StopBeforeStart {
