@@ -21,8 +21,9 @@
 //!
 //! Ethernet II, untagged, no FCS, padded to 60 bytes; IPv4 or IPv6 and TCP
 //! with valid checksums. Each host sends to its configured next-hop MAC:
-//! address resolution is answered inside the host's virtual device and never
-//! reaches the network (see [`device`]).
+//! address resolution is answered inside the host's virtual device (proxy
+//! ARP and NDP) and never reaches the network. Why: smoltcp has no public way
+//! to pre-fill its neighbor cache, whose entries expire after 60 s anyway.
 
 mod app;
 mod config;
