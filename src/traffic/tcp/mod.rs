@@ -215,6 +215,9 @@ impl TcpFlow {
             if self.app.read_total() > read_before {
                 self.m.last_progress = Some(now);
                 self.stalls.progress(now, self.app.outstanding());
+            } else if self.app.outstanding() {
+                // E.g. the next transaction started after an idle moment.
+                self.stalls.outstanding(now);
             }
             let changed = client.poll(t) | server.poll(t);
             self.collect(now);

@@ -691,3 +691,35 @@ fn foreign_and_damaged_frames_are_harmless() {
     }
     assert_eq!(flow.metrics(now).corrupt_bytes, 0);
 }
+
+/// A lost response can only be recovered by the retransmission timer
+/// (smoltcp's minimum RTO is 1 s): that transaction takes about 1 s and is
+/// the flow's one stall.
+#[test]
+fn lost_response_is_a_stall() {
+    let mut cfg = config(TcpFlowKind::RequestResponse {
+        request: 100,
+        response: 1000,
+    });
+    cfg.stop = secs(3);
+    let mut flow = TcpFlow::new(cfg, SimTime::ZERO).unwrap();
+    let mut wire = Wire::new(2, Some(1_000_000_000));
+    wire.drop = Box::new(|side, n| side == Side::Server && n == 50);
+    let trace = wire.run(&mut flow, secs(60), false);
+    let m = flow.metrics(trace.end);
+    eprintln!(
+        "{} transactions, max {} ns, stalls {:?}",
+        m.transactions,
+        m.transaction_ns.max(),
+        m.stalls
+    );
+    assert!(flow.is_finished());
+    // The lost response also carried the ACK of its request, so the client's
+    // timer resends the request too.
+    assert_eq!(m.retransmitted_segments, [1, 1]);
+    assert_eq!(m.stalls.len(), 1);
+    let (from, to) = m.stalls[0];
+    let len = to.saturating_since(from).as_nanos();
+    assert!((1_000_000_000..1_010_000_000).contains(&len), "{len}");
+    assert!(m.transaction_ns.max() >= 1_000_000_000);
+}
