@@ -11,8 +11,8 @@
 //! Processes advance in windows of virtual time. Between windows they meet at
 //! a barrier and their capture observations are merged in `(time, process)`
 //! order by the writer, so captures are byte-identical for any thread count.
-//! Without capture there is nothing to merge in order and a process runs to
-//! the end in one window.
+//! Without capture there is nothing to merge in order; windows are then a
+//! hundredth of the run, so that progress can be reported.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
@@ -67,10 +67,12 @@ pub fn run_partitioned(
         .map(|(d, sink)| Engine::new(cfg, sink.take(), *d))
         .collect();
     let end = SimTime::ZERO + cfg.duration;
+    // Windows: short when captures must be merged in order, otherwise a
+    // hundredth of the run (for progress reports).
     let window = if capturing {
         CAPTURE_WINDOW
     } else {
-        cfg.duration
+        SimDuration((cfg.duration.as_nanos() / 100).max(1))
     };
     let bounds = move || {
         let mut t = SimTime::ZERO;

@@ -123,8 +123,8 @@ impl Link {
         let bits = 8 * (pkt.wire_len + self.gap) as u64;
         let total = bits * NS_PER_SEC + self.carry;
         let rate = self.rate.bps();
-        let tx_ns = (total / rate) as u64;
-        self.carry = (total % rate) as u64;
+        let tx_ns = total / rate;
+        self.carry = total % rate;
         self.busy_until = tx_start + SimDuration(tx_ns);
         self.busy_ns += tx_ns;
         let mut delay = self.latency;

@@ -101,6 +101,7 @@ pub const MAX_ADVERTISED: usize = 100_000;
 
 type R<T> = Result<T, ScenarioError>;
 
+#[allow(clippy::too_many_arguments)] // one call site, each argument a distinct part of the scenario
 pub(super) fn bgp(
     ctx: &Ctx,
     b: &RawBgp,
@@ -120,7 +121,9 @@ pub(super) fn bgp(
         .as_ref()
         .map_or(SimDuration::from_secs(180), |h| *h.get_ref());
     if let Some(h) = &b.hold_time {
-        if hold_time < SimDuration::from_secs(10) || hold_time.as_nanos() % 1_000_000_000 != 0 {
+        if hold_time < SimDuration::from_secs(10)
+            || !hold_time.as_nanos().is_multiple_of(1_000_000_000)
+        {
             return Err(ctx.err(
                 h.span(),
                 "the hold time is whole seconds, at least 10 s (the MSEE's minimum)",
@@ -134,7 +137,7 @@ pub(super) fn bgp(
     if let Some(k) = &b.keepalive {
         if keepalive < SimDuration::from_secs(3)
             || keepalive >= hold_time
-            || keepalive.as_nanos() % 1_000_000_000 != 0
+            || !keepalive.as_nanos().is_multiple_of(1_000_000_000)
         {
             return Err(ctx.err(
                 k.span(),
