@@ -188,7 +188,20 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut cfg = load(&args.scenario)?;
     if let Some(d) = args.duration {
         anyhow::ensure!(d.as_nanos() > 0, "--duration must be longer than zero");
+        // Flows that ran to the scenario's end run to the new end; flows and
+        // events past a shorter end are cut.
+        let (old_end, new_end) = (
+            eremu::units::SimTime::ZERO + cfg.duration,
+            eremu::units::SimTime::ZERO + d,
+        );
         cfg.duration = d;
+        for f in &mut cfg.flows {
+            if f.stop == old_end || f.stop > new_end {
+                f.stop = new_end;
+            }
+        }
+        cfg.flows.retain(|f| f.start < f.stop);
+        cfg.events.retain(|e| e.at < new_end);
     }
     let threads = args
         .threads
