@@ -190,6 +190,7 @@ fn report_html_renders_in_headless_chromium() {
         "<h2>Links</h2>",
         "<h2>Flows</h2>",
         "<h2>Outages</h2>",
+        "<h2>Failovers</h2>",
         "<h2>Timeline</h2>",
         "<h2>Plots</h2>",
     ] {

@@ -314,6 +314,7 @@ fn format_markdown_and_table() {
         "## Links",
         "## Flows",
         "## Outages",
+        "## Failovers",
         "## Timeline",
     ] {
         assert!(md.contains(h), "{md}");

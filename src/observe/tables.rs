@@ -1,4 +1,4 @@
-//! The summary as tables (links, flows, outages, timeline), rendered as
+//! The summary as tables (links, flows, outages, failovers, timeline), rendered as
 //! GitHub Markdown (`eremu run --format markdown`) and as HTML
 //! (`report.html`).
 
@@ -131,6 +131,56 @@ pub fn tables(r: &Report) -> Vec<Table> {
             ]);
         }
     }
+    let mut failovers = Table {
+        title: "Failovers".into(),
+        header: strings(&[
+            "at",
+            "path",
+            "event",
+            "detect",
+            "flow",
+            "path before -> after",
+            "converge",
+            "lost packets",
+            "lost bytes",
+        ]),
+        rows: Vec::new(),
+    };
+    let opt = |v: Option<u64>| v.map_or("never".to_string(), |n| SimDuration(n).to_string());
+    for f in &r.failovers {
+        let head = [
+            SimDuration(f.at_ns).to_string(),
+            f.path.clone(),
+            f.event.clone(),
+            opt(f.detect_ns),
+        ];
+        if f.flows.is_empty() {
+            let mut row = head.to_vec();
+            row.extend([
+                "(no flow was on it)".to_string(),
+                "-".into(),
+                "-".into(),
+                "0".into(),
+                "0".into(),
+            ]);
+            failovers.rows.push(row);
+        }
+        for (name, ff) in &f.flows {
+            let mut row = head.to_vec();
+            row.extend([
+                name.clone(),
+                format!(
+                    "{} -> {}",
+                    ff.path_before,
+                    ff.path_after.as_deref().unwrap_or("-")
+                ),
+                opt(ff.converge_ns),
+                ff.lost_packets.to_string(),
+                ff.lost_bytes.to_string(),
+            ]);
+            failovers.rows.push(row);
+        }
+    }
     let timeline = Table {
         title: "Timeline".into(),
         header: strings(&["time", "event"]),
@@ -140,7 +190,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .map(|e| vec![SimDuration(e.time_ns).to_string(), e.event.clone()])
             .collect(),
     };
-    vec![links, flows, outages, timeline]
+    vec![links, flows, outages, failovers, timeline]
 }
 
 fn md_cell(s: &str) -> String {
