@@ -883,11 +883,12 @@ fn check_table(ctx: &Ctx, c: &RawCheck) -> R<CheckConfig> {
 }
 
 /// Top-level groups of the report that hold deterministic numbers.
-const METRIC_ROOTS: [&str; 8] = [
+const METRIC_ROOTS: [&str; 9] = [
     "flows",
     "links",
     "gateway",
     "drops",
+    "failovers",
     "timeline",
     "azure_monitor",
     "seed",
