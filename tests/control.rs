@@ -268,3 +268,76 @@ fn tshark_decodes_bgp_and_bfd_in_the_captures() {
         }
     }
 }
+
+#[test]
+fn bgp_to_the_vpn_gateway_runs_inside_the_tunnel() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = text("both-down-vpn").replace(
+        "window = [\"2.95s\", \"4.2s\"]",
+        "window = [\"0s\", \"0.2s\"]",
+    );
+    let cfg = scenario::parse("t.toml", &t).unwrap();
+    let out = dir.path().join("out");
+    eremu::run(&cfg, &out, true, 1).unwrap();
+    // Decrypt with the written SA file, as a user would.
+    let ws = dir.path().join("wireshark");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::copy(out.join("esp_sa"), ws.join("esp_sa")).unwrap();
+    std::fs::write(
+        ws.join("preferences"),
+        "esp.enable_encryption_decode: TRUE\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new("tshark")
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("HOME", dir.path())
+            .arg("-r")
+            .arg(out.join("capture.pcapng"))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let bgp = run(&[
+        "-Y",
+        "frame.interface_name == \"vpn-internet\" && bgp",
+        "-T",
+        "fields",
+        "-e",
+        "esp.spi",
+        "-e",
+        "bgp.type",
+    ]);
+    // OPEN, KEEPALIVE and UPDATE both ways, inside ESP of both SAs.
+    for (spi, t) in [
+        ("0x00001001", "1"),
+        ("0x00002001", "1"),
+        ("0x00001001", "2"),
+        ("0x00002001", "4"),
+    ] {
+        assert!(
+            bgp.lines().any(|l| l.starts_with(spi)
+                && l.split('\t')
+                    .nth(1)
+                    .is_some_and(|x| x.split(',').any(|y| y == t))),
+            "{spi} {t}: {bgp}"
+        );
+    }
+    // Sequence numbers of data and control in one SA arrive in order: no
+    // warnings, no TCP analysis complaints inside the tunnel.
+    let bad = run(&[
+        "-Y",
+        "_ws.malformed || _ws.expert.severity >= 0x00600000",
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        "-e",
+        "_ws.expert.message",
+    ]);
+    assert!(bad.trim().is_empty(), "{bad}");
+}

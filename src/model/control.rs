@@ -59,6 +59,31 @@ enum Msg {
     Bfd(bfd::Repr),
     /// The TCP connection's FIN.
     Close,
+    /// The TCP handshake: SYN (0), SYN-ACK (1), ACK (2).
+    Handshake(usize),
+}
+
+/// A message on the wire.
+#[derive(Debug, Clone)]
+struct OnWire {
+    arrive: SimTime,
+    to: usize,
+    msg: Msg,
+    /// ESP sequence number, inside the tunnel.
+    esp_seq: Option<u32>,
+}
+
+/// What the control plane shares with the tunnel's data path: ESP sequence
+/// numbers, and arrival order (a control packet never overtakes data sent
+/// before it in the same SA, so sequence numbers arrive in order).
+pub struct Tunnel<'a> {
+    /// Next ESP sequence number per direction.
+    pub esp_seq: &'a mut [u32; 2],
+    /// Latest arrival of a data packet per direction.
+    pub last_arrival: [SimTime; 2],
+    /// Latest arrival of a control packet per direction, for the data
+    /// links to respect.
+    pub hold: [SimTime; 2],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +103,10 @@ struct Adjacency {
     path: PathId,
     ends: [End; 2],
     transport: Transport,
-    /// Messages on the wire: arrival time, receiving end.
-    wire: VecDeque<(SimTime, usize, Msg)>,
+    /// Messages on the wire, in arrival order.
+    wire: VecDeque<OnWire>,
+    /// The current connection's handshake frames.
+    handshake: Vec<Vec<u8>>,
     latency: SimDuration,
     carrier: bool,
     silent_fail: bool,
@@ -236,6 +263,7 @@ impl ControlPlane {
                 ends,
                 transport: Transport::Down,
                 wire: VecDeque::new(),
+                handshake: Vec::new(),
                 latency,
                 carrier: true,
                 silent_fail: false,
@@ -275,7 +303,7 @@ impl ControlPlane {
                             e.bfd.as_ref().and_then(|b| b.next_deadline()),
                         ]
                     })
-                    .chain([a.wire.front().map(|w| w.0), t])
+                    .chain([a.wire.front().map(|w| w.arrive), t])
                     .flatten()
             })
             .chain(self.wake)
@@ -344,28 +372,44 @@ impl ControlPlane {
 
     /// Does everything due at `now`: delivers messages, runs timers, sends,
     /// and applies route changes to `ribs` (`[in]` the CE's, `[out]` Azure's).
-    pub fn process(&mut self, now: SimTime, ribs: &mut [Rib; 2], tap: &mut impl Tap) {
+    pub fn process(
+        &mut self,
+        now: SimTime,
+        ribs: &mut [Rib; 2],
+        mut tunnel: Option<Tunnel>,
+        tap: &mut impl Tap,
+    ) -> [SimTime; 2] {
         self.wake = None;
         for _ in 0..64 {
             let mut progressed = false;
             for i in 0..self.adj.len() {
-                progressed |= self.step(i, now, ribs, tap);
+                progressed |= self.step(i, now, ribs, tunnel.as_mut(), tap);
             }
             if !progressed {
                 break;
             }
         }
+        tunnel.map_or([SimTime::ZERO; 2], |t| t.hold)
     }
 
-    fn step(&mut self, i: usize, now: SimTime, ribs: &mut [Rib; 2], tap: &mut impl Tap) -> bool {
+    fn step(
+        &mut self,
+        i: usize,
+        now: SimTime,
+        ribs: &mut [Rib; 2],
+        mut tunnel: Option<&mut Tunnel>,
+        tap: &mut impl Tap,
+    ) -> bool {
         let mut progressed = false;
         let mode = self.mode;
         let lp = (self.cfg.local_pref_er, self.cfg.local_pref_vpn);
         let a = &mut self.adj[i];
         let path = a.path;
         // Arrivals.
-        while a.wire.front().is_some_and(|w| w.0 <= now) {
-            let (_, to, msg) = a.wire.pop_front().expect("front exists");
+        while a.wire.front().is_some_and(|w| w.arrive <= now) {
+            let OnWire {
+                to, msg, esp_seq, ..
+            } = a.wire.pop_front().expect("front exists");
             progressed = true;
             if !a.passes() {
                 continue;
@@ -375,11 +419,12 @@ impl ControlPlane {
             } else {
                 tcp_stream::Side::Server
             };
+            let dir = dir_of_end(to);
             match msg {
                 Msg::Bgp(repr) => {
                     if let Ok(frames) = a.tcp.data(side, &repr.to_bytes()) {
                         for f in frames {
-                            tap.control_frame(now, path, dir_of_end(to), &f);
+                            tap.control_frame(now, path, dir, &f, esp_seq);
                         }
                     }
                     // The receiving end may already have seen the connection
@@ -387,53 +432,39 @@ impl ControlPlane {
                     a.ends[to].bgp.handle_message(now, repr);
                 }
                 Msg::Bfd(repr) => {
-                    tap.control_frame(now, path, dir_of_end(to), &bfd_frame(a, to, &repr));
+                    tap.control_frame(now, path, dir, &bfd_frame(a, to, &repr), esp_seq);
                     if let Some(b) = &mut a.ends[to].bfd {
                         b.handle_packet(now, &repr);
                     }
                 }
                 Msg::Close => {
                     if let Ok(f) = a.tcp.fin(side) {
-                        tap.control_frame(now, path, dir_of_end(to), &f);
+                        tap.control_frame(now, path, dir, &f, esp_seq);
                     }
                     a.transport = Transport::Down;
                     a.ends[to].bgp.handle_transport_down(now);
                 }
+                Msg::Handshake(k) => {
+                    if let Some(f) = a.handshake.get(k) {
+                        tap.control_frame(now, path, dir, f, esp_seq);
+                    }
+                    if k == 0 && matches!(a.transport, Transport::Connecting(_)) {
+                        send(a, now, 0, Msg::Handshake(1), tunnel.as_deref_mut());
+                    } else if k == 1 && matches!(a.transport, Transport::Connecting(_)) {
+                        a.transport = Transport::Up;
+                        for e in &mut a.ends {
+                            e.bgp.handle_transport_up(now);
+                        }
+                        send(a, now, 1, Msg::Handshake(2), tunnel.as_deref_mut());
+                    }
+                }
             }
         }
-        // The connection.
+        // A handshake that got no answer.
         if let Transport::Connecting(t) = a.transport {
             if t <= now {
                 progressed = true;
-                if a.passes() {
-                    a.transport = Transport::Up;
-                    a.isn = a.isn.wrapping_add(0x0001_0000);
-                    a.tcp = TcpStream::new(
-                        endpoint(a, 0),
-                        endpoint(a, 1),
-                        a.isn,
-                        a.isn.wrapping_add(0x8000),
-                    );
-                    if let Ok(frames) = a.tcp.handshake() {
-                        for (k, f) in frames.iter().enumerate() {
-                            tap.control_frame(
-                                now,
-                                path,
-                                if k == 1 {
-                                    Direction::Out
-                                } else {
-                                    Direction::In
-                                },
-                                f,
-                            );
-                        }
-                    }
-                    for e in &mut a.ends {
-                        e.bgp.handle_transport_up(now);
-                    }
-                } else {
-                    a.transport = Transport::Down;
-                }
+                a.transport = Transport::Down;
             }
         }
         // Timers, events, transmissions.
@@ -442,6 +473,7 @@ impl ControlPlane {
                 continue;
             }
             let can_send = a.carrier;
+            let mut outbox = Vec::new();
             let e = &mut a.ends[end];
             if e.bgp.next_deadline().is_some_and(|d| d <= now) {
                 e.bgp.handle_timeout(now);
@@ -476,13 +508,13 @@ impl ControlPlane {
                 while let Some(m) = e.bgp.poll_transmit(now) {
                     progressed = true;
                     if a.transport == Transport::Up {
-                        a.wire.push_back((now + a.latency, 1 - end, Msg::Bgp(m)));
+                        outbox.push(Msg::Bgp(m));
                     }
                 }
                 if let Some(b) = &mut e.bfd {
                     while let Some(p) = b.poll_transmit(now) {
                         progressed = true;
-                        a.wire.push_back((now + a.latency, 1 - end, Msg::Bfd(p)));
+                        outbox.push(Msg::Bfd(p));
                     }
                 }
             }
@@ -525,8 +557,7 @@ impl ControlPlane {
                         if to == BgpState::Idle && a.transport == Transport::Up {
                             // Our FIN reaches the other end one delay later.
                             a.transport = Transport::Down;
-                            let other = 1 - end;
-                            a.wire.push_back((now + a.latency, other, Msg::Close));
+                            outbox.push(Msg::Close);
                         }
                     }
                     BgpEvent::RouteLearned { prefix, attrs, .. } => {
@@ -549,17 +580,65 @@ impl ControlPlane {
                     ),
                 );
             }
+            for m in outbox {
+                send_from(a, end, now, m, tunnel.as_deref_mut());
+            }
         }
         if a.transport == Transport::Down
             && a.carrier
             && a.ends.iter().all(|e| e.bgp.wants_transport())
         {
-            // SYN and SYN-ACK: one round trip.
-            a.transport = Transport::Connecting(now + a.latency + a.latency);
+            // SYN, SYN-ACK, ACK as messages; without an answer within a
+            // round trip and a second, the attempt fails.
+            a.isn = a.isn.wrapping_add(0x0001_0000);
+            a.tcp = TcpStream::new(
+                endpoint(a, 0),
+                endpoint(a, 1),
+                a.isn,
+                a.isn.wrapping_add(0x8000),
+            );
+            a.handshake = a.tcp.handshake().map(|f| f.to_vec()).unwrap_or_default();
+            a.transport =
+                Transport::Connecting(now + a.latency + a.latency + SimDuration::from_secs(1));
+            send(a, now, 1, Msg::Handshake(0), tunnel);
             progressed = true;
         }
         progressed
     }
+}
+
+/// Puts a message from `end` to the other end on the wire.
+fn send_from(a: &mut Adjacency, end: usize, now: SimTime, msg: Msg, tunnel: Option<&mut Tunnel>) {
+    send(a, now, 1 - end, msg, tunnel)
+}
+
+/// Puts a message to `to` on the wire: it arrives one propagation delay
+/// later; in the tunnel it takes the next ESP sequence number and arrives
+/// after every data packet sent before it.
+fn send(a: &mut Adjacency, now: SimTime, to: usize, msg: Msg, tunnel: Option<&mut Tunnel>) {
+    let mut arrive = now + a.latency;
+    let mut esp_seq = None;
+    if let (PathId::Vpn, Some(t)) = (a.path, tunnel) {
+        let d = dir_of_end(to) as usize;
+        arrive = arrive.max(t.last_arrival[d].max(t.hold[d]) + SimDuration(1));
+        esp_seq = Some(t.esp_seq[d]);
+        t.esp_seq[d] = t.esp_seq[d].wrapping_add(1).max(1);
+        t.hold[d] = arrive;
+    }
+    let at = a
+        .wire
+        .iter()
+        .rposition(|w| w.arrive <= arrive)
+        .map_or(0, |p| p + 1);
+    a.wire.insert(
+        at,
+        OnWire {
+            arrive,
+            to,
+            msg,
+            esp_seq,
+        },
+    );
 }
 
 fn endpoint(a: &Adjacency, end: usize) -> Endpoint {

@@ -190,6 +190,17 @@ impl Link {
         self.last_arrival = now;
     }
 
+    /// Arrival time of the last packet accepted.
+    pub fn last_arrival(&self) -> SimTime {
+        self.last_arrival
+    }
+
+    /// No packet accepted from now on arrives before `t` (FIFO behind
+    /// something else that shares the path).
+    pub fn hold_until(&mut self, t: SimTime) {
+        self.last_arrival = self.last_arrival.max(t);
+    }
+
     pub fn set_up(&mut self) {
         self.up = true;
     }

@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::model::control::ControlPlane;
+use crate::model::control::{ControlPlane, Tunnel};
 use crate::model::gateway::ErGateway;
 use crate::model::link::{Link, Refused, ETHERNET_GAP};
 use crate::model::packet::{DropCause, FlowId, Packet};
@@ -82,7 +82,16 @@ pub trait Tap {
     /// without a control plane, the interface did).
     fn control_down(&mut self, _now: SimTime, _path: PathId) {}
     /// A control-plane frame (BGP or BFD) seen at the receiving end of `path`.
-    fn control_frame(&mut self, _now: SimTime, _path: PathId, _dir: Direction, _frame: &[u8]) {}
+    /// `esp_seq` is set inside the VPN tunnel, whose frames are encrypted.
+    fn control_frame(
+        &mut self,
+        _now: SimTime,
+        _path: PathId,
+        _dir: Direction,
+        _frame: &[u8],
+        _esp_seq: Option<u32>,
+    ) {
+    }
     /// Something worth a line in the timeline.
     fn note(&mut self, _now: SimTime, _text: String) {}
 }
@@ -261,8 +270,27 @@ impl Network {
 
     /// Runs the control plane at `now`: BGP and BFD messages, timers, routes.
     pub fn handle_control(&mut self, now: SimTime, tap: &mut impl Tap) {
-        if let Some(c) = &mut self.control {
-            c.process(now, &mut self.ribs, tap);
+        let Some(c) = &mut self.control else { return };
+        let last = |i: usize| {
+            self.links[i]
+                .as_ref()
+                .map_or(SimTime::ZERO, |l| l.last_arrival())
+        };
+        let last_arrival = [
+            last(link_index(PathId::Vpn, Direction::In)),
+            last(link_index(PathId::Vpn, Direction::Out)),
+        ];
+        let tunnel = self.vpn.as_mut().map(|v| Tunnel {
+            esp_seq: &mut v.esp_seq,
+            last_arrival,
+            hold: [SimTime::ZERO; 2],
+        });
+        let hold = c.process(now, &mut self.ribs, tunnel, tap);
+        // Data sent after a control packet arrives after it (same SA, FIFO).
+        for (i, t) in hold.into_iter().enumerate() {
+            if let Some(l) = self.links[link_index(PathId::Vpn, Direction::In) + i].as_mut() {
+                l.hold_until(t);
+            }
         }
     }
 
@@ -483,7 +511,7 @@ impl Network {
                 match &mut self.control {
                     Some(c) => {
                         c.set_carrier(now, path, false);
-                        c.process(now, &mut self.ribs, tap);
+                        self.handle_control(now, tap);
                     }
                     // Without a control plane, the routers react at once.
                     None => tap.control_down(now, path),
@@ -560,7 +588,7 @@ impl Network {
                 );
                 if let Some(c) = &mut self.control {
                     c.reset(now, path);
-                    c.process(now, &mut self.ribs, tap);
+                    self.handle_control(now, tap);
                 }
             }
             Action::SetBandwidth(target, rate) => {

@@ -172,7 +172,7 @@ fn write_all(
         merge_window(windows, &mut merged);
         for s in merged.drain(..) {
             let original_len = match &s.raw {
-                Some(bytes) => builder.control(bytes, s.shape, &mut frame),
+                Some(bytes) => builder.control(bytes, s.shape, s.pkt.esp_seq, &mut frame),
                 None => builder.build(&s.pkt, s.shape, &mut frame),
             };
             let mut options = vec![];
@@ -383,12 +383,19 @@ impl Tap for CaptureSink {
         self.see(now, CaptureTap::Drops, Shape::Drop(place, cause), pkt);
     }
 
-    fn control_frame(&mut self, now: SimTime, path: PathId, dir: Direction, frame: &[u8]) {
-        // Control frames inside the VPN tunnel are not captured (see README).
-        let tap = match path {
-            PathId::Primary => CaptureTap::PrimaryMsee,
-            PathId::Secondary => CaptureTap::SecondaryMsee,
-            PathId::Vpn => return,
+    fn control_frame(
+        &mut self,
+        now: SimTime,
+        path: PathId,
+        dir: Direction,
+        frame: &[u8],
+        esp_seq: Option<u32>,
+    ) {
+        let (tap, shape) = match path {
+            PathId::Primary => (CaptureTap::PrimaryMsee, Shape::Circuit(path, dir)),
+            PathId::Secondary => (CaptureTap::SecondaryMsee, Shape::Circuit(path, dir)),
+            // Inside the tunnel: the writer encrypts the inner IP packet.
+            PathId::Vpn => (CaptureTap::VpnInternet, Shape::Esp(dir)),
         };
         if !self.enabled[tap as usize] || self.window.is_some_and(|(a, b)| now < a || now >= b) {
             return;
@@ -402,12 +409,12 @@ impl Tap for CaptureSink {
             wire_len: 0,
             hash: 0,
             enqueued: now,
-            esp_seq: 0,
+            esp_seq: esp_seq.unwrap_or(0),
         };
         self.batch.push(Seen {
             tap,
             time: now,
-            shape: Shape::Circuit(path, dir),
+            shape,
             pkt,
             raw: Some(frame.into()),
         });

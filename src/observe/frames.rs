@@ -154,25 +154,39 @@ impl FrameBuilder {
 
     fn tunnel(&mut self, pkt: &Packet, dir: Direction, out: &mut Vec<u8>) -> usize {
         let spec = self.flows[pkt.flow as usize].0;
-        self.inner.clear();
+        let mut inner = std::mem::take(&mut self.inner);
+        inner.clear();
         frame::write_udp_packet(
             &spec,
             pkt.ip_len as usize,
             &Self::payload(pkt),
             usize::MAX,
-            &mut self.inner,
+            &mut inner,
         );
+        let full = self.tunnel_raw(&inner, dir, pkt.esp_seq, out);
+        self.inner = inner;
+        full
+    }
+
+    /// The tunnel's frame around the IP packet `inner`; returns its full length.
+    fn tunnel_raw(
+        &mut self,
+        inner: &[u8],
+        dir: Direction,
+        esp_seq: u32,
+        out: &mut Vec<u8>,
+    ) -> usize {
         let vpn = self
             .vpn
             .as_ref()
             .expect("tunnel frames exist only with a VPN");
-        let next = if self.inner[0] >> 4 == 6 {
+        let next = if inner.first().is_some_and(|b| b >> 4 == 6) {
             NEXT_IPV6
         } else {
             NEXT_IPV4
         };
         self.esp.clear();
-        vpn.sa[dir as usize].encrypt(pkt.esp_seq, &self.inner, next, &mut self.esp);
+        vpn.sa[dir as usize].encrypt(esp_seq, inner, next, &mut self.esp);
         let (src, dst, smac, dmac) = match dir {
             Direction::In => (vpn.onprem, vpn.azure, MAC_VPN_ONPREM, MAC_VPN_AZURE),
             Direction::Out => (vpn.azure, vpn.onprem, MAC_VPN_AZURE, MAC_VPN_ONPREM),
@@ -198,8 +212,17 @@ impl FrameBuilder {
 
     /// Writes a control-plane frame (built untagged by the control plane)
     /// into `out` with the VLAN tags of the circuit link it crossed.
-    pub fn control(&mut self, untagged: &[u8], shape: Shape, out: &mut Vec<u8>) -> u32 {
+    pub fn control(
+        &mut self,
+        untagged: &[u8],
+        shape: Shape,
+        esp_seq: u32,
+        out: &mut Vec<u8>,
+    ) -> u32 {
         out.clear();
+        if let (Shape::Esp(dir), Some(inner)) = (shape, untagged.get(14..)) {
+            return self.tunnel_raw(inner, dir, esp_seq, out) as u32;
+        }
         let tags = match shape {
             Shape::Circuit(path, _) => self.tags[path as usize],
             _ => Tags::Untagged,

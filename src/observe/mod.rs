@@ -75,9 +75,16 @@ impl Tap for Observers {
     fn control_down(&mut self, now: SimTime, path: PathId) {
         self.metrics.control_down(now, path)
     }
-    fn control_frame(&mut self, now: SimTime, path: PathId, dir: Direction, frame: &[u8]) {
+    fn control_frame(
+        &mut self,
+        now: SimTime,
+        path: PathId,
+        dir: Direction,
+        frame: &[u8],
+        esp_seq: Option<u32>,
+    ) {
         if let Some(c) = &mut self.capture {
-            c.control_frame(now, path, dir, frame)
+            c.control_frame(now, path, dir, frame, esp_seq)
         }
     }
     fn note(&mut self, now: SimTime, text: String) {
