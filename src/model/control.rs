@@ -707,6 +707,13 @@ fn route(
         weight,
         local_pref,
         as_path_len: attrs.as_path.len() as u32,
+        origin: attrs.origin as u8,
+        med: attrs.med.unwrap_or(0),
+        router_id: u32::from(if end == 0 {
+            ADDRS[path as usize].1
+        } else {
+            ADDRS[path as usize].0
+        }),
         multipath: path != PathId::Vpn && !passive,
     }
 }

@@ -312,6 +312,9 @@ impl Network {
             weight,
             local_pref,
             as_path_len,
+            origin: 0,
+            med: 0,
+            router_id: path as u32,
             multipath: path != PathId::Vpn && !passive,
         }
     }

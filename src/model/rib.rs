@@ -12,6 +12,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
+use std::cmp::Reverse;
+
 use crate::scenario::PathId;
 use crate::wire::bgp::{Origin, PathAttributes};
 
@@ -22,17 +24,33 @@ pub struct Route {
     pub weight: u32,
     pub local_pref: u32,
     pub as_path_len: u32,
+    /// ORIGIN: 0 IGP, 1 EGP, 2 incomplete (lower is better).
+    pub origin: u8,
+    /// MULTI_EXIT_DISC (lower is better; 0 when absent).
+    pub med: u32,
+    /// BGP identifier of the router the route was learned from (lower wins
+    /// the final tie).
+    pub router_id: u32,
     /// May share traffic with equally good routes.
     pub multipath: bool,
 }
 
 impl Route {
-    /// The attributes compared after prefix length, larger is better.
-    fn rank(&self) -> (u32, u32, std::cmp::Reverse<u32>) {
+    /// The attributes compared after prefix length, larger is better, in the
+    /// order of RFC 4271 9.1.2.2 as routers apply it: weight, local
+    /// preference, AS path length, origin, MED. (Every session here is eBGP
+    /// and every next hop directly connected, so the eBGP-over-iBGP and IGP
+    /// cost steps never decide; MED is compared across paths only after
+    /// weight and local preference, which already separate the VPN's
+    /// neighbor AS from the MSEEs'.) Routes still tied share traffic when
+    /// multipath, else the lowest router id wins.
+    fn rank(&self) -> (u32, u32, Reverse<u32>, Reverse<u8>, Reverse<u32>) {
         (
             self.weight,
             self.local_pref,
-            std::cmp::Reverse(self.as_path_len),
+            Reverse(self.as_path_len),
+            Reverse(self.origin),
+            Reverse(self.med),
         )
     }
 }
@@ -124,7 +142,7 @@ impl Rib {
                 }
             }
         }
-        best.sort_by_key(|r| r.path);
+        best.sort_by_key(|r| (r.router_id, r.path));
         let mut hops = NextHops::default();
         if let Some(first) = best.first() {
             hops.paths[0] = Some(first.path);
@@ -147,8 +165,38 @@ mod tests {
             weight: 0,
             local_pref,
             as_path_len: 1,
+            origin: 0,
+            med: 0,
+            router_id: path as u32,
             multipath,
         }
+    }
+
+    #[test]
+    fn origin_then_med_then_router_id() {
+        let mut rib = Rib::default();
+        let dst = "10.1.0.4".parse().unwrap();
+        let mut a = route("10.1.0.0/16", PathId::Primary, 100, false);
+        let mut b = route("10.1.0.0/16", PathId::Secondary, 100, false);
+        // Origin: IGP beats incomplete whatever the router ids.
+        a.origin = 2;
+        rib.announce(a.clone());
+        rib.announce(b.clone());
+        assert_eq!(rib.lookup(dst).pick(0), Some(PathId::Secondary));
+        // Equal origin: the lower MED wins.
+        a.origin = 0;
+        a.med = 10;
+        b.med = 20;
+        rib.announce(a.clone());
+        rib.announce(b.clone());
+        assert_eq!(rib.lookup(dst).pick(0), Some(PathId::Primary));
+        // All equal: the lower router id wins.
+        b.med = 10;
+        a.router_id = 9;
+        b.router_id = 3;
+        rib.announce(a);
+        rib.announce(b);
+        assert_eq!(rib.lookup(dst).pick(0), Some(PathId::Secondary));
     }
 
     #[test]
