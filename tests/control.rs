@@ -341,3 +341,45 @@ fn bgp_to_the_vpn_gateway_runs_inside_the_tunnel() {
     ]);
     assert!(bad.trim().is_empty(), "{bad}");
 }
+
+#[test]
+fn a_bgp_reset_moves_traffic_away_and_back() {
+    // The operator resets the CE's session to the primary MSEE at 3 s: the CE
+    // sends a NOTIFICATION (Cease) and withdraws the primary's routes at once,
+    // the session comes back after ConnectRetry (5 s) and a handshake.
+    let t = text("silent-failure-bfd")
+        .replace(
+            "action = \"fail\"\nmode = \"silent\"",
+            "action = \"bgp-reset\"",
+        )
+        .replace(
+            "[[events]]\nat = \"6s\"\naction = \"link-up\"\nlink = \"primary\"\n",
+            "",
+        );
+    let r = simulate(&scenario::parse("reset.toml", &t).unwrap_or_else(|e| panic!("{e}")));
+    let f = &r.failovers[0];
+    assert_eq!((f.event.as_str(), f.detect_ns), ("BGP reset", Some(0)));
+    let app = &f.flows["app"];
+    assert_eq!(app.path_after.as_deref(), Some("secondary"));
+    // The next packet after the reset goes via the secondary: 2.5 ms away.
+    assert!(app.converge_ns.unwrap() < 2_600_000, "{app:?}");
+    assert_eq!(app.lost_packets, 0);
+    assert!(r
+        .timeline
+        .iter()
+        .any(|e| e.event.contains("bgp CE primary: Established -> Idle")));
+    let back = when(&r, "flow app: first packet delivered via primary", 3 * S);
+    assert!(back > 8 * S && back < 9 * S, "{back}");
+}
+
+#[test]
+fn a_recovered_msee_takes_traffic_back() {
+    let t = text("both-down-vpn").replace("duration = \"6s\"", "duration = \"12s\"")
+        + "\n[[events]]\nat = \"5s\"\naction = \"msee-up\"\nlink = \"primary\"\n";
+    let r = simulate(&scenario::parse("up.toml", &t).unwrap_or_else(|e| panic!("{e}")));
+    // The restarted MSEE's session comes back; the CE's waits for its
+    // ConnectRetry after the BFD failure (3.88 s + 5 s), then routes return.
+    let back = when(&r, "flow backup: first packet delivered via primary", 5 * S);
+    assert!(back > 8 * S && back < 10 * S, "{back}");
+    assert!(r.conservation_errors().is_empty());
+}
