@@ -191,6 +191,38 @@ fn frame_counts_per_tap_match_the_report_and_drops_say_why() {
             &["-T", "fields", "-e", "frame.interface_name"],
         ));
         assert_eq!(counts, expected_taps(&report), "{}", report.scenario);
+        // Built frames have exactly the sizes the model charged: 1400-byte IP
+        // packets are 1414-byte untagged frames, 1418 with 802.1Q (the model's
+        // 1422 less the FCS a capture does not see), and 1400 + 56 bytes of
+        // ESP + 14 of Ethernet in the tunnel.
+        if report.scenario == "failover-to-vpn" {
+            let sizes = count_by(&tshark(
+                dir.path(),
+                &file,
+                &[
+                    "-Y",
+                    "frame.interface_name != \"drops\"",
+                    "-T",
+                    "fields",
+                    "-e",
+                    "frame.interface_name",
+                    "-e",
+                    "frame.len",
+                ],
+            ));
+            let keys: Vec<_> = sizes.keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                [
+                    "azure-gw\t1414",
+                    "onprem-ce\t1414",
+                    "primary-msee\t1418",
+                    "secondary-msee\t1418",
+                    "vpn-internet\t1470"
+                ],
+                "{sizes:?}"
+            );
+        }
         // Every dropped frame carries "cause@place", and their counts are the
         // report's `drops` exactly.
         let comments = count_by(&tshark(
