@@ -2,8 +2,10 @@
 //! where traffic goes, and failover times follow from the protocols' timers.
 
 use std::path::Path;
-use std::process::Command;
 
+mod common;
+
+use common::{have_tshark, install_esp_sa, tshark};
 use eremu::scenario::{self, Config};
 use eremu::{simulate, Report};
 
@@ -173,36 +175,6 @@ fn outputs_do_not_depend_on_threads_with_a_control_plane() {
     assert_eq!(a.to_json(true), b.to_json(true));
 }
 
-fn have_tshark() -> bool {
-    let found = Command::new("tshark")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("EREMU_REQUIRE_TSHARK").is_none(),
-            "tshark is required"
-        );
-        eprintln!("SKIPPED: tshark is not installed (apt-get install -y tshark)");
-    }
-    found
-}
-
-fn tshark(file: &Path, args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(file)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn tshark_decodes_bgp_and_bfd_in_the_captures() {
     if !have_tshark() {
@@ -219,6 +191,7 @@ fn tshark_decodes_bgp_and_bfd_in_the_captures() {
         eremu::run(&cfg, &out, true, 1).unwrap();
         let file = out.join("capture.pcapng");
         let bad = tshark(
+            dir.path(),
             &file,
             &[
                 "-Y",
@@ -232,7 +205,11 @@ fn tshark_decodes_bgp_and_bfd_in_the_captures() {
             ],
         );
         assert!(bad.trim().is_empty(), "{name}: {bad}");
-        let types = tshark(&file, &["-Y", "bgp", "-T", "fields", "-e", "bgp.type"]);
+        let types = tshark(
+            dir.path(),
+            &file,
+            &["-Y", "bgp", "-T", "fields", "-e", "bgp.type"],
+        );
         for t in ["1", "2", "4"] {
             assert!(
                 types.lines().any(|l| l.split(',').any(|x| x == t)),
@@ -241,17 +218,23 @@ fn tshark_decodes_bgp_and_bfd_in_the_captures() {
         }
         // 802.1Q-tagged like the data on the same link.
         let vlans = tshark(
+            dir.path(),
             &file,
             &["-Y", "bgp || bfd", "-T", "fields", "-e", "vlan.id"],
         );
         assert!(vlans.lines().all(|l| l == "100"), "{name}: {vlans}");
         if name == "sf" {
-            let states = tshark(&file, &["-Y", "bfd", "-T", "fields", "-e", "bfd.sta"]);
+            let states = tshark(
+                dir.path(),
+                &file,
+                &["-Y", "bfd", "-T", "fields", "-e", "bfd.sta"],
+            );
             assert!(states.lines().any(|l| l == "0x03"), "no BFD Up: {states}");
             assert!(states.lines().any(|l| l == "0x01"), "no BFD Down: {states}");
         } else {
             // NOTIFICATION: Cease (6), maximum number of prefixes reached (1).
             let n = tshark(
+                dir.path(),
                 &file,
                 &[
                     "-Y",
@@ -283,25 +266,9 @@ fn bgp_to_the_vpn_gateway_runs_inside_the_tunnel() {
     let out = dir.path().join("out");
     eremu::run(&cfg, &out, true, 1).unwrap();
     // Decrypt with the written SA file, as a user would.
-    let ws = dir.path().join("wireshark");
-    std::fs::create_dir_all(&ws).unwrap();
-    std::fs::copy(out.join("esp_sa"), ws.join("esp_sa")).unwrap();
-    std::fs::write(
-        ws.join("preferences"),
-        "esp.enable_encryption_decode: TRUE\n",
-    )
-    .unwrap();
-    let run = |args: &[&str]| {
-        let o = Command::new("tshark")
-            .env("XDG_CONFIG_HOME", dir.path())
-            .env("HOME", dir.path())
-            .arg("-r")
-            .arg(out.join("capture.pcapng"))
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8(o.stdout).unwrap()
-    };
+    install_esp_sa(dir.path(), &out);
+    let file = out.join("capture.pcapng");
+    let run = |args: &[&str]| tshark(dir.path(), &file, args);
     let bgp = run(&[
         "-Y",
         "frame.interface_name == \"vpn-internet\" && bgp",

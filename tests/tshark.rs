@@ -5,50 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+mod common;
+
+use common::{have_tshark, install_esp_sa, tshark};
 use eremu::observe::capture::EPOCH_UNIX_SECS;
 use eremu::scenario;
 use eremu::Report;
-
-fn have_tshark() -> bool {
-    let found = Command::new("tshark")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("EREMU_REQUIRE_TSHARK").is_none(),
-            "tshark is required (EREMU_REQUIRE_TSHARK is set)"
-        );
-        eprintln!("SKIPPED: tshark is not installed (apt-get install -y tshark)");
-    }
-    found
-}
-
-/// Runs tshark on `file` with a private configuration directory `conf`.
-fn tshark(conf: &Path, file: &Path, args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .env("XDG_CONFIG_HOME", conf)
-        .env("HOME", conf)
-        .args([
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-r",
-        ])
-        .arg(file)
-        .args(args)
-        .output()
-        .expect("tshark runs");
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn scenario_text(name: &str) -> String {
     std::fs::read_to_string(
@@ -299,19 +262,6 @@ fn vlan_and_qinq_tags_are_as_configured() {
         fields(&provider).keys().collect::<Vec<_>>(),
         ["0x88a8\t15\t150"]
     );
-}
-
-/// Writes the `esp_sa` file where Wireshark looks for it (the personal
-/// configuration directory), with ESP decryption switched on.
-fn install_esp_sa(conf: &Path, out: &Path) {
-    let ws = conf.join("wireshark");
-    std::fs::create_dir_all(&ws).unwrap();
-    std::fs::copy(out.join("esp_sa"), ws.join("esp_sa")).unwrap();
-    std::fs::write(
-        ws.join("preferences"),
-        "esp.enable_encryption_decode: TRUE\n",
-    )
-    .unwrap();
 }
 
 #[test]
