@@ -155,10 +155,50 @@ impl Engine {
             if t >= stop {
                 break;
             }
-            self.heap.pop();
             self.now = t;
             self.counters.events += 1;
             let index = index as usize;
+            if class == CLASS_SOURCE {
+                // The hot path: a source's next entry replaces its current
+                // one in place (one sift instead of a pop and a push).
+                let source = &mut self.sources[index];
+                let mut queued_on = None;
+                if let Some(pkt) = source.poll_transmit(t) {
+                    self.counters.packets += 1;
+                    self.observers.sent(t, &pkt);
+                    queued_on = self.network.handle_send(t, pkt, &mut self.observers);
+                }
+                let next = self.sources[index].next_deadline();
+                {
+                    let mut top = self.heap.peek_mut().expect("peeked");
+                    match next {
+                        Some(next) => *top = Reverse((next, CLASS_SOURCE, index as u32)),
+                        None => {
+                            std::collections::binary_heap::PeekMut::pop(top);
+                        }
+                    }
+                }
+                if let Some(link) = queued_on {
+                    self.counters.hops += 1;
+                    self.schedule_link(link);
+                }
+                continue;
+            }
+            if class == CLASS_LINK && self.link_scheduled[index] == Some(t) {
+                // Also hot: the link's next head replaces its entry in place.
+                while self.network.handle_arrival(t, index, &mut self.observers) {}
+                let next = self.network.next_deadline(index);
+                self.link_scheduled[index] = next;
+                let mut top = self.heap.peek_mut().expect("peeked");
+                match next {
+                    Some(d) => *top = Reverse((d, CLASS_LINK, index as u32)),
+                    None => {
+                        std::collections::binary_heap::PeekMut::pop(top);
+                    }
+                }
+                continue;
+            }
+            self.heap.pop();
             match class {
                 CLASS_EVENT => {
                     let action = self.events[index].action;
@@ -176,28 +216,8 @@ impl Engine {
                     self.network.handle_control(t, &mut self.observers);
                     self.schedule_control();
                 }
-                CLASS_LINK => {
-                    if self.link_scheduled[index] != Some(t) {
-                        continue; // superseded by a link-down
-                    }
-                    self.link_scheduled[index] = None;
-                    while self.network.handle_arrival(t, index, &mut self.observers) {}
-                    self.schedule_link(index);
-                }
-                _ => {
-                    let source = &mut self.sources[index];
-                    if let Some(pkt) = source.poll_transmit(t) {
-                        self.counters.packets += 1;
-                        self.observers.sent(t, &pkt);
-                        if let Some(link) = self.network.handle_send(t, pkt, &mut self.observers) {
-                            self.counters.hops += 1;
-                            self.schedule_link(link);
-                        }
-                    }
-                    if let Some(next) = self.sources[index].next_deadline() {
-                        self.heap.push(Reverse((next, CLASS_SOURCE, index as u32)));
-                    }
-                }
+                // A link entry superseded by a link-down or an earlier one.
+                _ => {}
             }
         }
         if stop == self.end {
