@@ -421,3 +421,92 @@ fn split_capture_writes_one_file_per_tap() {
     // Only the app flow's 89 lost packets are in the drops tap.
     assert_eq!(c.frames["drops"], 89);
 }
+
+/// Zero-latency links give the processes no lookahead; runs must still end
+/// and agree across thread counts.
+#[test]
+fn zero_latency_links_run_at_any_thread_count() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/steady-1g.toml"),
+    )
+    .unwrap()
+    .replace("latency = \"2ms\"", "latency = \"0s\"")
+    .replace("latency = \"2.1ms\"", "latency = \"0s\"");
+    let cfg = scenario::parse("zero.toml", &text).unwrap();
+    let one = eremu::simulate_with(&cfg, 1);
+    assert!(one.flows.values().all(|f| f.received_packets > 0));
+    for t in [2, 8] {
+        assert_eq!(
+            one.to_json(true),
+            eremu::simulate_with(&cfg, t).to_json(true)
+        );
+    }
+}
+
+/// Many flows both ways, random sizes and rates, and a storm of failures on
+/// every path: every packet is accounted for, at any thread count.
+#[test]
+fn stress_many_flows_and_random_failures_conserve_packets() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(42);
+    let mut text = String::from(
+        "name = \"stress\"\nduration = \"2s\"\nseed = 5\n[onprem]\nprefixes = [\"192.168.0.0/16\"]\n[azure]\nprefixes = [\"10.1.0.0/16\"]\n\
+         [circuit]\nbandwidth = \"200Mbps\"\n[circuit.primary]\nlatency = \"1ms\"\nqueue = \"64KiB\"\n[circuit.secondary]\nlatency = \"3ms\"\nqueue = \"64KiB\"\n\
+         [gateway]\nsku = \"ErGw1Az\"\n[vpn]\ngateway_sku = \"VpnGw1\"\nlatency = \"10ms\"\njitter = \"3ms\"\nloss = \"0.5%\"\nqueue = \"128KiB\"\n",
+    );
+    for i in 0..40 {
+        let (from, to) = if i % 2 == 0 {
+            (
+                format!("192.168.{}.{}", i, 10),
+                format!("10.1.{}.{}", i, 20),
+            )
+        } else {
+            (
+                format!("10.1.{}.{}", i, 20),
+                format!("192.168.{}.{}", i, 10),
+            )
+        };
+        let kind = ["udp-cbr", "udp-poisson"][rng.gen_range(0..2)];
+        let rate = rng.gen_range(1..30);
+        let size = rng.gen_range(48..1500);
+        text += &format!("[[flows]]\nname = \"f{i}\"\nkind = \"{kind}\"\nfrom = \"{from}\"\nto = \"{to}\"\nrate = \"{rate}Mbps\"\nsize = {size}\n");
+    }
+    for k in 0..30 {
+        let link = ["primary", "secondary", "vpn"][rng.gen_range(0..3)];
+        let action = ["link-down", "link-up"][rng.gen_range(0..2)];
+        text += &format!(
+            "[[events]]\nat = \"{}ms\"\naction = \"{action}\"\nlink = \"{link}\"\n",
+            50 + k * 30
+        );
+    }
+    // And a moment with every path down: traffic meets the VPN, then nothing.
+    for (at, action, link) in [
+        (1_000, "link-down", "primary"),
+        (1_000, "link-down", "secondary"),
+        (990, "link-up", "vpn"),
+        (1_300, "link-down", "vpn"),
+        (1_400, "link-up", "primary"),
+        (1_400, "link-up", "secondary"),
+        (1_400, "link-up", "vpn"),
+    ] {
+        text += &format!("[[events]]\nat = \"{at}ms\"\naction = \"{action}\"\nlink = \"{link}\"\n");
+    }
+    let cfg = scenario::parse("stress.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let one = eremu::simulate_with(&cfg, 1);
+    assert!(
+        one.conservation_errors().is_empty(),
+        "{:?}",
+        one.conservation_errors()
+    );
+    for cause in ["link-down", "no-route", "loss"] {
+        assert!(
+            one.drops.keys().any(|k| k.starts_with(cause)),
+            "no {cause}: {:?}",
+            one.drops
+        );
+    }
+    assert_eq!(
+        one.to_json(true),
+        eremu::simulate_with(&cfg, 2).to_json(true)
+    );
+}
