@@ -23,6 +23,8 @@ fn packet(seq: u64) -> Packet {
         hash: 0,
         enqueued: SimTime::ZERO,
         esp_seq: 0,
+        frame: eremu::model::packet::NO_FRAME,
+        reverse: false,
     }
 }
 

@@ -13,20 +13,21 @@
 //! which the model splits into logical processes for parallel execution.
 
 mod partition;
+mod sources;
+
+pub use sources::Source;
 
 pub use partition::{processes, run_partitioned, Partitioning};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::model::network::rng_for;
 use crate::model::{Network, Tap};
 use crate::observe::capture::CaptureSink;
 use crate::observe::metrics::Metrics;
 use crate::observe::timeseries::TimeSeries;
 use crate::observe::Observers;
 use crate::scenario::{Config, Direction, EventConfig};
-use crate::traffic::UdpSource;
 use crate::units::SimTime;
 
 const CLASS_EVENT: u8 = 0;
@@ -51,7 +52,11 @@ pub struct Engine {
     now: SimTime,
     end: SimTime,
     network: Network,
-    sources: Vec<UdpSource>,
+    sources: Vec<Source>,
+    /// The flow id's source index, for deliveries to TCP hosts.
+    source_of_flow: Vec<Option<usize>>,
+    /// The time each source's pending entry is for.
+    source_scheduled: Vec<Option<SimTime>>,
     events: Vec<EventConfig>,
     heap: BinaryHeap<Entry>,
     /// The time each link's pending entry is for, if it has one.
@@ -74,6 +79,8 @@ pub struct Outcome {
     pub in_flight: Vec<u64>,
     pub counters: EngineCounters,
     pub capture: Option<CaptureSink>,
+    /// What each TCP flow measured, by flow index.
+    pub tcp: Vec<(usize, crate::traffic::tcp::TcpMetrics)>,
 }
 
 impl Engine {
@@ -85,14 +92,18 @@ impl Engine {
             .iter()
             .enumerate()
             .filter(|(_, f)| part.is_none_or(|d| d == f.direction))
-            .map(|(i, f)| {
-                UdpSource::new(i as u32, f, rng_for(cfg.seed, &format!("flow/{}", f.name)))
-            })
+            .map(|(i, f)| Source::new(i as u32, f, cfg))
             .collect();
+        let mut source_of_flow = vec![None; cfg.flows.len()];
+        let mut source_scheduled = vec![None; sources.len()];
         let mut heap = BinaryHeap::with_capacity(sources.len() + cfg.events.len() + 8);
         for (i, s) in sources.iter().enumerate() {
             if let Some(t) = s.next_deadline() {
                 heap.push(Reverse((t, CLASS_SOURCE, i as u32)));
+                source_scheduled[i] = Some(t);
+            }
+            if let Some(id) = s.flow_id() {
+                source_of_flow[id as usize] = Some(i);
             }
         }
         for (i, e) in cfg.events.iter().enumerate() {
@@ -103,6 +114,8 @@ impl Engine {
             end: SimTime::ZERO + cfg.duration,
             network: Network::new(cfg),
             sources,
+            source_of_flow,
+            source_scheduled,
             events: cfg.events.clone(),
             heap,
             link_scheduled: [None; 6],
@@ -113,6 +126,8 @@ impl Engine {
                 // Scenario events reach every process; one tells the timeline.
                 notes: part != Some(Direction::Out),
                 timeseries: TimeSeries::new(cfg),
+                frames: crate::model::FrameStore::default(),
+                tcp_delivered: Vec::new(),
             },
             counters: EngineCounters::default(),
             flow_count: cfg.flows.len(),
@@ -127,6 +142,24 @@ impl Engine {
 
     pub fn network(&self) -> &Network {
         &self.network
+    }
+
+    /// Hands the TCP segments the network delivered to their hosts, and
+    /// reschedules their flows (an answer may now be due earlier).
+    fn deliver_tcp(&mut self, now: SimTime) {
+        while let Some(pkt) = self.observers.tcp_delivered.pop() {
+            let bytes = self.observers.frames.take(pkt.frame);
+            let Some(i) = self.source_of_flow[pkt.flow as usize] else {
+                continue;
+            };
+            self.sources[i].handle_delivery(now, &pkt, bytes);
+            if let Some(d) = self.sources[i].next_deadline() {
+                if self.source_scheduled[i].is_none_or(|s| d < s) {
+                    self.source_scheduled[i] = Some(d);
+                    self.heap.push(Reverse((d, CLASS_SOURCE, i as u32)));
+                }
+            }
+        }
     }
 
     fn schedule_control(&mut self) {
@@ -159,16 +192,30 @@ impl Engine {
             self.counters.events += 1;
             let index = index as usize;
             if class == CLASS_SOURCE {
+                if self.source_scheduled[index] != Some(t) {
+                    self.heap.pop(); // superseded by an earlier deadline
+                    continue;
+                }
                 // The hot path: a source's next entry replaces its current
                 // one in place (one sift instead of a pop and a push).
-                let source = &mut self.sources[index];
-                let mut queued_on = None;
-                if let Some(pkt) = source.poll_transmit(t) {
+                // Links that got a packet, scheduled once the source's entry
+                // is back in place.
+                let mut queued = [false; 6];
+                while let Some(pkt) =
+                    self.sources[index].poll_transmit(t, &mut self.observers.frames)
+                {
                     self.counters.packets += 1;
                     self.observers.sent(t, &pkt);
-                    queued_on = self.network.handle_send(t, pkt, &mut self.observers);
+                    if let Some(link) = self.network.handle_send(t, pkt, &mut self.observers) {
+                        self.counters.hops += 1;
+                        queued[link] = true;
+                    }
+                    if matches!(self.sources[index], Source::Udp(_)) {
+                        break;
+                    }
                 }
                 let next = self.sources[index].next_deadline();
+                self.source_scheduled[index] = next;
                 {
                     let mut top = self.heap.peek_mut().expect("peeked");
                     match next {
@@ -178,23 +225,29 @@ impl Engine {
                         }
                     }
                 }
-                if let Some(link) = queued_on {
-                    self.counters.hops += 1;
+                for (link, _) in queued.iter().enumerate().filter(|(_, q)| **q) {
                     self.schedule_link(link);
                 }
+                self.deliver_tcp(t);
                 continue;
             }
             if class == CLASS_LINK && self.link_scheduled[index] == Some(t) {
                 // Also hot: the link's next head replaces its entry in place.
                 while self.network.handle_arrival(t, index, &mut self.observers) {}
                 let next = self.network.next_deadline(index);
+                let deliveries = !self.observers.tcp_delivered.is_empty();
                 self.link_scheduled[index] = next;
-                let mut top = self.heap.peek_mut().expect("peeked");
-                match next {
-                    Some(d) => *top = Reverse((d, CLASS_LINK, index as u32)),
-                    None => {
-                        std::collections::binary_heap::PeekMut::pop(top);
+                {
+                    let mut top = self.heap.peek_mut().expect("peeked");
+                    match next {
+                        Some(d) => *top = Reverse((d, CLASS_LINK, index as u32)),
+                        None => {
+                            std::collections::binary_heap::PeekMut::pop(top);
+                        }
                     }
+                }
+                if deliveries {
+                    self.deliver_tcp(t);
                 }
                 continue;
             }
@@ -203,6 +256,7 @@ impl Engine {
                 CLASS_EVENT => {
                     let action = self.events[index].action;
                     self.network.handle_action(t, action, &mut self.observers);
+                    self.deliver_tcp(t);
                     for link in 0..6 {
                         self.schedule_link(link);
                     }
@@ -278,7 +332,13 @@ impl Engine {
                 in_flight[p.flow as usize] += 1;
             }
         }
+        let tcp = self
+            .sources
+            .iter()
+            .filter_map(|s| Some((s.flow_id()? as usize, s.tcp_metrics(self.end)?)))
+            .collect();
         Outcome {
+            tcp,
             metrics: self.observers.metrics,
             timeseries: self.observers.timeseries,
             busy,

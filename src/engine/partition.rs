@@ -37,7 +37,12 @@ pub enum Partitioning {
 /// arriving one way changes the routes of the other at once: zero
 /// lookahead, so those processes are merged).
 pub fn processes(cfg: &Config) -> Vec<Option<Direction>> {
-    if cfg.bgp.is_some() {
+    let tcp = cfg
+        .flows
+        .iter()
+        .any(|f| matches!(f.kind, crate::scenario::FlowKind::Tcp(_)));
+    // A TCP flow couples the directions too: segments one way, answers back.
+    if cfg.bgp.is_some() || tcp {
         vec![None]
     } else {
         vec![Some(Direction::In), Some(Direction::Out)]
@@ -125,6 +130,7 @@ pub fn run_partitioned(
     for (dir, o) in parts.iter().skip(1).zip(outcomes) {
         let dir = dir.expect("several processes split by direction");
         merged.metrics.absorb(o.metrics, dir);
+        merged.tcp.extend(o.tcp);
         merged.timeseries.merge(&o.timeseries);
         for (i, b) in o.busy.iter().enumerate() {
             if i % 2 == dir as usize {

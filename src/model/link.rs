@@ -266,6 +266,8 @@ mod tests {
             hash: 0,
             enqueued: SimTime::ZERO,
             esp_seq: 0,
+            frame: crate::model::packet::NO_FRAME,
+            reverse: false,
         }
     }
 

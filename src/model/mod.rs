@@ -10,7 +10,7 @@ pub mod rib;
 pub mod vpn;
 
 pub use network::{Network, Place, Tap};
-pub use packet::{DropCause, FlowId, Packet};
+pub use packet::{DropCause, FlowId, FrameStore, Packet, NO_FRAME};
 pub mod bfd;
 pub mod bgp;
 pub mod control;

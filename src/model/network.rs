@@ -189,12 +189,22 @@ impl Network {
             policers: [policer(), policer(), policer(), policer()],
             gateways: [gateway(), gateway()],
             ribs: [Rib::default(), Rib::default()],
+            // Two entries per flow: its own direction, and the way back
+            // (a TCP server's segments).
             flows: cfg
                 .flows
                 .iter()
-                .map(|f| FlowRoute {
-                    dst: f.to,
-                    dir: f.direction,
+                .flat_map(|f| {
+                    let back = if f.direction == Direction::In {
+                        Direction::Out
+                    } else {
+                        Direction::In
+                    };
+                    [(f.to, f.direction), (f.from, back)]
+                })
+                .map(|(dst, dir)| FlowRoute {
+                    dst,
+                    dir,
                     version: u64::MAX,
                     hops: NextHops::default(),
                     path: None,
@@ -364,14 +374,15 @@ impl Network {
         mut pkt: Packet,
         tap: &mut impl Tap,
     ) -> Option<usize> {
-        let dir = self.flows[pkt.flow as usize].dir;
-        let Some(path) = self.next_hops(pkt.flow as usize).pick(pkt.hash) else {
+        let ri = pkt.flow as usize * 2 + pkt.reverse as usize;
+        let dir = self.flows[ri].dir;
+        let Some(path) = self.next_hops(ri).pick(pkt.hash) else {
             tap.dropped(now, Place::Router(dir), DropCause::NoRoute, &pkt);
             return None;
         };
-        let route = &mut self.flows[pkt.flow as usize];
+        let route = &mut self.flows[ri];
         if route.path != Some(path) {
-            if let Some(prev) = route.path {
+            if let (Some(prev), false) = (route.path, pkt.reverse) {
                 tap.path_changed(now, pkt.flow, prev, path);
             }
             route.path = Some(path);
@@ -633,6 +644,6 @@ impl Network {
 
     /// The path a flow's packets take now, if any.
     pub fn current_path(&mut self, flow: usize, hash: u32) -> Option<PathId> {
-        self.next_hops(flow).pick(hash)
+        self.next_hops(flow * 2).pick(hash)
     }
 }

@@ -25,7 +25,15 @@ pub struct Packet {
     pub enqueued: SimTime,
     /// ESP sequence number, assigned when the packet enters the tunnel.
     pub esp_seq: u32,
+    /// The frame's bytes in the engine's frame store, for packets that carry
+    /// real bytes (TCP segments); [`NO_FRAME`] for synthetic ones.
+    pub frame: u32,
+    /// Travels against its flow's direction (a TCP server's segments).
+    pub reverse: bool,
 }
+
+/// `Packet::frame` of a packet without stored bytes.
+pub const NO_FRAME: u32 = u32::MAX;
 
 /// Why a packet was lost. Every drop has exactly one cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -80,5 +88,42 @@ impl DropCause {
 
     pub fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// The bytes of packets that carry real frames (TCP segments), by id. Slots
+/// are reused, so memory follows the packets in flight.
+#[derive(Debug, Default)]
+pub struct FrameStore {
+    bufs: Vec<Vec<u8>>,
+    free: Vec<u32>,
+}
+
+impl FrameStore {
+    pub fn insert(&mut self, bytes: Vec<u8>) -> u32 {
+        match self.free.pop() {
+            Some(id) => {
+                self.bufs[id as usize] = bytes;
+                id
+            }
+            None => {
+                self.bufs.push(bytes);
+                (self.bufs.len() - 1) as u32
+            }
+        }
+    }
+
+    pub fn get(&self, id: u32) -> &[u8] {
+        &self.bufs[id as usize]
+    }
+
+    /// Takes the bytes out and frees the slot.
+    pub fn take(&mut self, id: u32) -> Vec<u8> {
+        self.free.push(id);
+        std::mem::take(&mut self.bufs[id as usize])
+    }
+
+    pub fn free(&mut self, id: u32) {
+        self.take(id);
     }
 }

@@ -59,6 +59,15 @@ pub fn drop_place(place: Place, cause: DropCause) -> String {
     }
 }
 
+/// The tap of a link, captured where frames arrive.
+pub fn link_tap(path: PathId) -> CaptureTap {
+    match path {
+        PathId::Primary => CaptureTap::PrimaryMsee,
+        PathId::Secondary => CaptureTap::SecondaryMsee,
+        PathId::Vpn => CaptureTap::VpnInternet,
+    }
+}
+
 /// One packet seen by one tap: a data packet (rebuilt by the writer), or the
 /// bytes of a control-plane frame.
 struct Seen {
@@ -320,12 +329,47 @@ impl CaptureWriter {
 }
 
 impl CaptureSink {
-    /// Where a flow's packets are sent from: its source side.
-    fn sent_tap(&self, pkt: &Packet) -> CaptureTap {
-        match self.directions[pkt.flow as usize] {
-            Direction::In => CaptureTap::OnpremCe,
-            Direction::Out => CaptureTap::AzureGw,
+    /// Where a packet is sent from: its flow's source side, or the other
+    /// for a packet against the flow (a TCP server's segment).
+    pub fn sent_tap(&self, pkt: &Packet) -> CaptureTap {
+        match (self.directions[pkt.flow as usize], pkt.reverse) {
+            (Direction::In, false) | (Direction::Out, true) => CaptureTap::OnpremCe,
+            _ => CaptureTap::AzureGw,
         }
+    }
+
+    /// Where a packet is delivered: the side it is sent to.
+    pub fn delivered_tap(&self, pkt: &Packet) -> CaptureTap {
+        if self.sent_tap(pkt) == CaptureTap::OnpremCe {
+            CaptureTap::AzureGw
+        } else {
+            CaptureTap::OnpremCe
+        }
+    }
+
+    /// A packet that carries its own bytes, seen by `tap` as `shape`.
+    pub fn raw(
+        &mut self,
+        time: SimTime,
+        tap: CaptureTap,
+        shape: Shape,
+        pkt: &Packet,
+        bytes: &[u8],
+    ) {
+        if !self.enabled[tap as usize]
+            || !self.flows[pkt.flow as usize]
+            || self.window.is_some_and(|(a, b)| time < a || time >= b)
+        {
+            return;
+        }
+        self.frames[tap as usize] += 1;
+        self.batch.push(Seen {
+            tap,
+            time,
+            shape,
+            pkt: *pkt,
+            raw: Some(bytes.into()),
+        });
     }
 
     #[inline]
@@ -410,6 +454,8 @@ impl Tap for CaptureSink {
             hash: 0,
             enqueued: now,
             esp_seq: esp_seq.unwrap_or(0),
+            frame: crate::model::packet::NO_FRAME,
+            reverse: false,
         };
         self.batch.push(Seen {
             tap,
@@ -421,11 +467,7 @@ impl Tap for CaptureSink {
     }
 
     fn delivered(&mut self, now: SimTime, pkt: &Packet) {
-        let tap = if self.sent_tap(pkt) == CaptureTap::OnpremCe {
-            CaptureTap::AzureGw
-        } else {
-            CaptureTap::OnpremCe
-        };
+        let tap = self.delivered_tap(pkt);
         self.see(now, tap, Shape::Delivered, pkt);
     }
 }

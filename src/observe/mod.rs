@@ -26,6 +26,10 @@ pub struct Observers {
     /// Whether timeline notes are kept (one logical process keeps them).
     pub notes: bool,
     pub timeseries: timeseries::TimeSeries,
+    /// Bytes of the packets that carry real frames (TCP segments).
+    pub frames: crate::model::FrameStore,
+    /// TCP segments delivered since the engine last looked, for their hosts.
+    pub tcp_delivered: Vec<Packet>,
 }
 
 macro_rules! fan_out {
@@ -38,10 +42,35 @@ macro_rules! fan_out {
     }};
 }
 
+/// Like `fan_out`, but a packet with real bytes reaches the capture as those
+/// bytes, seen as `$shape` on the tap `$tap`.
+macro_rules! fan_out_bytes {
+    ($self:ident, $pkt:expr, $now:expr, $tap:expr, $shape:expr, $method:ident ( $($arg:expr),* )) => {{
+        $self.metrics.$method($($arg),*);
+        $self.timeseries.$method($($arg),*);
+        if let Some(c) = &mut $self.capture {
+            if $pkt.frame == crate::model::NO_FRAME {
+                c.$method($($arg),*);
+            } else {
+                let bytes = $self.frames.get($pkt.frame);
+                let tap = $tap(&*c);
+                c.raw($now, tap, $shape, $pkt, bytes);
+            }
+        }
+    }};
+}
+
 impl Tap for Observers {
     #[inline]
     fn sent(&mut self, now: SimTime, pkt: &Packet) {
-        fan_out!(self, sent(now, pkt))
+        fan_out_bytes!(
+            self,
+            pkt,
+            now,
+            |c: &capture::CaptureSink| c.sent_tap(pkt),
+            frames::Shape::Sent,
+            sent(now, pkt)
+        )
     }
     #[inline]
     fn enqueued(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
@@ -49,7 +78,19 @@ impl Tap for Observers {
     }
     #[inline]
     fn link_arrived(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
-        fan_out!(self, link_arrived(now, path, dir, pkt))
+        let shape = if path == PathId::Vpn {
+            frames::Shape::Esp(dir)
+        } else {
+            frames::Shape::Circuit(path, dir)
+        };
+        fan_out_bytes!(
+            self,
+            pkt,
+            now,
+            |_: &capture::CaptureSink| capture::link_tap(path),
+            shape,
+            link_arrived(now, path, dir, pkt)
+        )
     }
     #[inline]
     fn link_delivered(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
@@ -60,11 +101,32 @@ impl Tap for Observers {
         fan_out!(self, gateway_passed(now, dir, pkt))
     }
     fn dropped(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
-        fan_out!(self, dropped(now, place, cause, pkt))
+        let shape = frames::Shape::Drop(place, cause);
+        fan_out_bytes!(
+            self,
+            pkt,
+            now,
+            |_: &capture::CaptureSink| crate::scenario::CaptureTap::Drops,
+            shape,
+            dropped(now, place, cause, pkt)
+        );
+        if pkt.frame != crate::model::NO_FRAME {
+            self.frames.free(pkt.frame);
+        }
     }
     #[inline]
     fn delivered(&mut self, now: SimTime, pkt: &Packet) {
-        fan_out!(self, delivered(now, pkt))
+        fan_out_bytes!(
+            self,
+            pkt,
+            now,
+            |c: &capture::CaptureSink| c.delivered_tap(pkt),
+            frames::Shape::Delivered,
+            delivered(now, pkt)
+        );
+        if pkt.frame != crate::model::NO_FRAME {
+            self.tcp_delivered.push(*pkt);
+        }
     }
     fn path_changed(&mut self, now: SimTime, flow: crate::model::FlowId, from: PathId, to: PathId) {
         self.metrics.path_changed(now, flow, from, to)

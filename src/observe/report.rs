@@ -96,6 +96,74 @@ pub struct FlowReport {
     /// One way, send to delivery.
     pub latency_ns: LatencyReport,
     pub outages: Vec<Outage>,
+    /// TCP flows only.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpFlowReport>,
+}
+
+/// What a TCP flow's applications saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct TcpFlowReport {
+    /// Application bytes received (both ways) over the time from connection
+    /// establishment to the last byte read, bits per second.
+    pub goodput_bps: u64,
+    /// Application bytes received, both ways.
+    pub bytes_transferred: u64,
+    /// Bounded transfers: start to the last byte read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_ns: Option<u64>,
+    /// Segments sent again, both ends.
+    pub retransmitted_segments: u64,
+    /// Round-trip samples (data to its acknowledgement).
+    pub rtt_ns: LatencyReport,
+    /// Request/response: transactions completed and their durations.
+    pub transactions: u64,
+    pub transaction_ns: LatencyReport,
+    /// Periods of 200 ms or more without application progress while data was
+    /// outstanding.
+    pub stalls: Vec<Stall>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Stall {
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+fn hist_report(h: &hdrhistogram::Histogram<u64>) -> LatencyReport {
+    if h.is_empty() {
+        return LatencyReport::default();
+    }
+    LatencyReport {
+        count: h.len(),
+        min: h.min(),
+        mean: h.mean().round() as u64,
+        p50: h.value_at_quantile(0.5),
+        p90: h.value_at_quantile(0.9),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+    }
+}
+
+fn tcp_report(m: &crate::traffic::tcp::TcpMetrics) -> TcpFlowReport {
+    TcpFlowReport {
+        goodput_bps: m.goodput_bps.unwrap_or(0),
+        bytes_transferred: m.bytes_received(),
+        completion_ns: m.completion_time.map(|d| d.as_nanos()),
+        retransmitted_segments: m.retransmissions(),
+        rtt_ns: hist_report(&m.rtt_ns),
+        transactions: m.transactions,
+        transaction_ns: hist_report(&m.transaction_ns),
+        stalls: m
+            .stalls
+            .iter()
+            .map(|(a, b)| Stall {
+                start_ns: a.0,
+                end_ns: b.0,
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -248,6 +316,11 @@ impl Report {
                         as u64,
                     latency_ns: latency(&s.latency),
                     outages: s.outages.clone(),
+                    tcp: outcome
+                        .tcp
+                        .iter()
+                        .find(|(i, _)| cfg.flows[*i].name == f.name)
+                        .map(|(_, m)| tcp_report(m)),
                 };
                 (f.name.clone(), report)
             })

@@ -118,6 +118,43 @@ pub fn render(r: &Report) -> String {
             drops(&f.drops)
         );
     }
+    let tcp: Vec<_> = r
+        .flows
+        .iter()
+        .filter_map(|(n, f)| f.tcp.as_ref().map(|t| (n, t)))
+        .collect();
+    if !tcp.is_empty() {
+        let _ = writeln!(s, "\ntcp flows (RTT in ms)");
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>14} {:>14} {:>12} {:>8} {:>9} {:>9} {:>12} {:>7}",
+            "flow",
+            "goodput",
+            "bytes",
+            "completed",
+            "retrans",
+            "rtt p50",
+            "rtt p99",
+            "transactions",
+            "stalls"
+        );
+        for (n, t) in tcp {
+            let _ = writeln!(
+                s,
+                "  {:<14} {:>14} {:>14} {:>12} {:>8} {:>9} {:>9} {:>12} {:>7}",
+                n,
+                rate(t.goodput_bps),
+                t.bytes_transferred,
+                t.completion_ns
+                    .map_or("-".to_string(), |c| SimDuration(c).to_string()),
+                t.retransmitted_segments,
+                ms(t.rtt_ns.p50),
+                ms(t.rtt_ns.p99),
+                t.transactions,
+                t.stalls.len()
+            );
+        }
+    }
     let outages: Vec<_> = r
         .flows
         .iter()

@@ -347,6 +347,20 @@ pub fn scenario_tables(cfg: &crate::scenario::Config) -> Vec<Table> {
                         FlowKind::Cbr => "udp-cbr".into(),
                         FlowKind::Poisson => "udp-poisson".into(),
                         FlowKind::OnOff { on, off } => format!("udp-onoff ({on} on, {off} off)"),
+                        FlowKind::Tcp(t) => match t.app {
+                            crate::traffic::tcp::TcpFlowKind::Bulk { bytes: Some(b) } => {
+                                format!("tcp-bulk ({b} B, {:?})", t.cc)
+                            }
+                            crate::traffic::tcp::TcpFlowKind::Bulk { bytes: None } => {
+                                format!("tcp-bulk ({:?})", t.cc)
+                            }
+                            crate::traffic::tcp::TcpFlowKind::RequestResponse {
+                                request,
+                                response,
+                            } => {
+                                format!("tcp-rr ({request} B / {response} B)")
+                            }
+                        },
                     },
                     f.from.to_string(),
                     f.to.to_string(),

@@ -128,6 +128,18 @@ pub enum FlowKind {
     Poisson,
     /// CBR during `on`, silent during `off`, repeating from `start`.
     OnOff { on: SimDuration, off: SimDuration },
+    /// A TCP connection between two smoltcp hosts.
+    Tcp(TcpSpec),
+}
+
+/// What a TCP flow's applications do, and their sockets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TcpSpec {
+    pub app: crate::traffic::tcp::TcpFlowKind,
+    pub cc: crate::traffic::tcp::CongestionControl,
+    /// Send and receive buffer of each socket, bytes.
+    pub buffer: u32,
+    pub mss: u16,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -132,6 +132,8 @@ pub enum RawFlowKind {
     UdpCbr,
     UdpPoisson,
     UdpOnoff,
+    TcpBulk,
+    TcpRr,
 }
 
 /// `size = 1400`, `size = "64..1500"` or `size = "imix"`.
@@ -166,6 +168,14 @@ pub struct RawFlow {
     pub off: Option<Spanned<SimDuration>>,
     pub src_port: Option<u16>,
     pub dst_port: Option<u16>,
+    /// TCP: bulk transfer size, congestion control, socket buffers, MSS,
+    /// request and response sizes.
+    pub bytes: Option<Spanned<ByteSize>>,
+    pub cc: Option<Spanned<String>>,
+    pub buffer: Option<Spanned<ByteSize>>,
+    pub mss: Option<Spanned<i64>>,
+    pub request: Option<Spanned<i64>>,
+    pub response: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

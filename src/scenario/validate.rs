@@ -98,7 +98,7 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
                     format!("flow name `{}` is used twice", f.name.get_ref()),
                 ));
             }
-            flow(ctx, i, f, &onprem, &azure, end)
+            flow(ctx, i, f, &onprem, &azure, end, vpn.is_some())
         })
         .collect::<R<Vec<_>>>()?;
     let mut events = raw
@@ -596,6 +596,7 @@ fn flow(
     onprem: &[IpNet],
     azure: &[IpNet],
     end: SimTime,
+    has_vpn: bool,
 ) -> R<FlowConfig> {
     let addr = |s: &Spanned<String>| -> R<IpAddr> {
         s.get_ref()
@@ -631,6 +632,21 @@ fn flow(
             f.to.span(),
             format!("{from} and {to} are on the same side: a flow must cross the circuit"),
         ));
+    }
+    if matches!(f.kind, RawFlowKind::TcpBulk | RawFlowKind::TcpRr) {
+        return tcp_flow(ctx, index, f, from, to, direction, end, has_vpn);
+    }
+    for (present, key) in [
+        (f.bytes.is_some(), "bytes"),
+        (f.cc.is_some(), "cc"),
+        (f.buffer.is_some(), "buffer"),
+        (f.mss.is_some(), "mss"),
+        (f.request.is_some(), "request"),
+        (f.response.is_some(), "response"),
+    ] {
+        if present {
+            return Err(ctx.err(f.name.span(), format!("`{key}` applies only to TCP flows")));
+        }
     }
     let rate = f
         .rate
@@ -1008,4 +1024,154 @@ fn report_interval(
         ));
     }
     Ok(interval)
+}
+
+/// A `tcp-bulk` or `tcp-rr` flow.
+#[allow(clippy::too_many_arguments)] // the parts of the flow already checked by `flow`
+fn tcp_flow(
+    ctx: &Ctx,
+    index: usize,
+    f: &RawFlow,
+    from: IpAddr,
+    to: IpAddr,
+    direction: Direction,
+    end: SimTime,
+    has_vpn: bool,
+) -> R<FlowConfig> {
+    use crate::traffic::tcp::{CongestionControl, TcpFlowKind, MAX_BUFFER};
+    for (present, key) in [
+        (f.rate.is_some(), "rate"),
+        (f.size.is_some(), "size"),
+        (f.on.is_some(), "on"),
+        (f.off.is_some(), "off"),
+    ] {
+        if present {
+            return Err(ctx.err(
+                f.name.span(),
+                format!("`{key}` does not apply to TCP flows"),
+            ));
+        }
+    }
+    let positive = |v: &Option<Spanned<i64>>, key: &str| -> R<u32> {
+        match v {
+            Some(x) => u32::try_from(*x.get_ref())
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ctx.err(
+                        x.span(),
+                        format!("`{key}` must be a positive number of bytes"),
+                    )
+                }),
+            None => Err(ctx.err(f.name.span(), format!("a tcp-rr flow needs `{key}`"))),
+        }
+    };
+    let app = match f.kind {
+        RawFlowKind::TcpRr => {
+            if let Some(b) = &f.bytes {
+                return Err(ctx.err(
+                    b.span(),
+                    "`bytes` applies to tcp-bulk; tcp-rr has `request` and `response`",
+                ));
+            }
+            TcpFlowKind::RequestResponse {
+                request: positive(&f.request, "request")?,
+                response: positive(&f.response, "response")?,
+            }
+        }
+        _ => {
+            if let Some(x) = f.request.as_ref().or(f.response.as_ref()) {
+                return Err(ctx.err(x.span(), "`request` and `response` apply to tcp-rr"));
+            }
+            let bytes = match &f.bytes {
+                Some(b) if b.get_ref().bytes() == 0 => return Err(ctx.err(
+                    b.span(),
+                    "a transfer of zero bytes: give a positive size, or none to send until stop",
+                )),
+                Some(b) => Some(b.get_ref().bytes()),
+                None => None,
+            };
+            TcpFlowKind::Bulk { bytes }
+        }
+    };
+    let cc = match f.cc.as_ref().map(|c| (c, c.get_ref().as_str())) {
+        None | Some((_, "cubic")) => CongestionControl::Cubic,
+        Some((_, "reno")) => CongestionControl::Reno,
+        Some((_, "none")) => CongestionControl::None,
+        Some((c, other)) => {
+            return Err(ctx.err(
+                c.span(),
+                format!("unknown congestion control `{other}`: use cubic, reno or none"),
+            ))
+        }
+    };
+    // MSS from the path MTU: 1500-byte IP MTU on the circuit; with a VPN the
+    // CE clamps every TCP SYN to 1350 so that traffic survives a failover to
+    // the tunnel (Azure's guidance, fact sheet 4.8).
+    let v4 = from.is_ipv4();
+    let default_mss = if has_vpn {
+        1350
+    } else if v4 {
+        1460
+    } else {
+        1440
+    };
+    let mss = match &f.mss {
+        None => default_mss,
+        Some(m) => u16::try_from(*m.get_ref())
+            .ok()
+            .filter(|v| (536..=if v4 { 1460 } else { 1440 }).contains(v))
+            .ok_or_else(|| {
+                ctx.err(
+                    m.span(),
+                    "mss must be 536 to 1460 (IPv4) or 1440 (IPv6): the circuit's IP MTU is 1500",
+                )
+            })?,
+    };
+    let buffer = match &f.buffer {
+        None => 4 << 20,
+        Some(b) => u32::try_from(b.get_ref().bytes())
+            .ok()
+            .filter(|v| *v >= mss as u32 && *v <= MAX_BUFFER)
+            .ok_or_else(|| ctx.err(b.span(), format!("buffer must be at least one MSS and at most {MAX_BUFFER} bytes (the largest window smoltcp scales to)")))?,
+    };
+    let start = f
+        .start
+        .as_ref()
+        .map_or(SimTime::ZERO, |s| SimTime::ZERO + *s.get_ref());
+    let stop = f
+        .stop
+        .as_ref()
+        .map_or(end, |s| SimTime::ZERO + *s.get_ref());
+    if let Some(s) = &f.stop {
+        if stop > end {
+            return Err(ctx.err(
+                s.span(),
+                format!("stop {stop} is after the scenario's end ({end})"),
+            ));
+        }
+    }
+    if start >= stop {
+        let span = f.start.as_ref().map_or(f.name.span(), |s| s.span());
+        return Err(ctx.err(span, format!("start {start} is not before stop {stop}")));
+    }
+    Ok(FlowConfig {
+        name: f.name.get_ref().clone(),
+        kind: FlowKind::Tcp(TcpSpec {
+            app,
+            cc,
+            buffer,
+            mss,
+        }),
+        from,
+        to,
+        src_port: f.src_port.unwrap_or(49_152 + (index as u16 % 16_000)),
+        dst_port: f.dst_port.unwrap_or(5_201),
+        direction,
+        rate: BitRate(0),
+        size: SizeDist::Fixed(0),
+        dscp: f.dscp.as_ref().map_or(Ok(0), |d| dscp(ctx, d))?,
+        start,
+        stop,
+    })
 }

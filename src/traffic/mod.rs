@@ -1,6 +1,6 @@
 //! Traffic sources: what the hosts on either side send.
 
 pub mod tcp;
-mod udp;
+pub mod udp;
 
 pub use udp::UdpSource;

@@ -85,6 +85,8 @@ impl UdpSource {
             hash: self.hash,
             enqueued: now,
             esp_seq: 0,
+            frame: crate::model::packet::NO_FRAME,
+            reverse: false,
         };
         self.seq += 1;
         // u64 is enough: a 9 kB packet is 7.2e13 bit-ns, and carry < rate.
@@ -95,7 +97,7 @@ impl UdpSource {
                 let exp = Exp::new(1.0 / mean).expect("rate is positive");
                 SimDuration(exp.sample(&mut self.rng).round() as u64)
             }
-            FlowKind::Cbr | FlowKind::OnOff { .. } => {
+            FlowKind::Cbr | FlowKind::OnOff { .. } | FlowKind::Tcp(_) => {
                 let total = bits_ns + self.carry;
                 self.carry = total % self.rate_bps;
                 SimDuration(total / self.rate_bps)

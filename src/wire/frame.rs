@@ -60,6 +60,15 @@ pub fn ip_udp_headers(v4: bool) -> usize {
     }
 }
 
+/// Length of the IP packet in an untagged Ethernet frame, from its header
+/// (frames may carry padding after it).
+pub fn ip_len_of(frame: &[u8]) -> Option<u32> {
+    match etherparse::SlicedPacket::from_ethernet(frame).ok()?.net? {
+        etherparse::NetSlice::Ipv4(v4) => Some(v4.header().total_len() as u32),
+        etherparse::NetSlice::Ipv6(v6) => Some(40 + v6.header().payload_length() as u32),
+    }
+}
+
 /// Smallest Ethernet frame without FCS.
 const MIN_FRAME_NO_FCS: usize = 60;
 

@@ -1,0 +1,144 @@
+//! The engine's sources: UDP generators, and TCP flows whose hosts both send
+//! (the client its data, the server its answers and acknowledgements) and
+//! receive what the network delivers.
+
+use crate::model::{FlowId, FrameStore, Packet};
+use crate::observe::frames::{host_mac, MAC_AZURE_GW, MAC_CE};
+use crate::scenario::{Config, Direction, FlowConfig, FlowKind};
+use crate::traffic::tcp::{Side, TcpFlow, TcpFlowConfig, TcpHost, TcpMetrics};
+use crate::traffic::udp::flow_hash;
+use crate::traffic::UdpSource;
+use crate::units::SimTime;
+
+pub struct TcpSource {
+    id: FlowId,
+    flow: TcpFlow,
+    hash: u32,
+    seq: u64,
+}
+
+pub enum Source {
+    Udp(UdpSource),
+    Tcp(Box<TcpSource>),
+}
+
+/// The router a host on `dir`'s sending side talks to.
+fn gateway_mac(dir: Direction) -> [u8; 6] {
+    match dir {
+        Direction::In => MAC_CE,
+        Direction::Out => MAC_AZURE_GW,
+    }
+}
+
+impl Source {
+    pub fn new(id: FlowId, f: &FlowConfig, cfg: &Config) -> Source {
+        let rng = crate::model::network::rng_for(cfg.seed, &format!("flow/{}", f.name));
+        let FlowKind::Tcp(spec) = f.kind else {
+            return Source::Udp(UdpSource::new(id, f, rng));
+        };
+        let back = if f.direction == Direction::In {
+            Direction::Out
+        } else {
+            Direction::In
+        };
+        let tcp = TcpFlowConfig {
+            kind: spec.app,
+            client: TcpHost {
+                ip: f.from,
+                port: f.src_port,
+                mac: host_mac(f.from),
+                gw_mac: gateway_mac(f.direction),
+            },
+            server: TcpHost {
+                ip: f.to,
+                port: f.dst_port,
+                mac: host_mac(f.to),
+                gw_mac: gateway_mac(back),
+            },
+            mss: spec.mss,
+            congestion: spec.cc,
+            buffer: spec.buffer,
+            start: f.start,
+            stop: f.stop,
+            seed: crate::model::network::stream_seed(cfg.seed, &format!("tcp/{}", f.name)),
+        };
+        // Validated with the scenario; a failure here is a bug.
+        let flow =
+            TcpFlow::new(tcp, SimTime::ZERO).expect("TCP flows are validated with the scenario");
+        Source::Tcp(Box::new(TcpSource {
+            id,
+            flow,
+            hash: flow_hash(f),
+            seq: 0,
+        }))
+    }
+
+    pub fn next_deadline(&self) -> Option<SimTime> {
+        match self {
+            Source::Udp(u) => u.next_deadline(),
+            Source::Tcp(t) => t.flow.next_deadline(),
+        }
+    }
+
+    /// The next packet due at `now`, if any; TCP frames go into `frames`.
+    pub fn poll_transmit(&mut self, now: SimTime, frames: &mut FrameStore) -> Option<Packet> {
+        match self {
+            Source::Udp(u) => u.poll_transmit(now),
+            Source::Tcp(t) => {
+                let (side, bytes) = t.flow.poll_transmit(now)?;
+                let ip_len = crate::wire::frame::ip_len_of(&bytes)
+                    .unwrap_or(bytes.len().saturating_sub(14) as u32);
+                let pkt = Packet {
+                    flow: t.id,
+                    seq: t.seq,
+                    sent: now,
+                    ip_len,
+                    wire_len: ip_len,
+                    hash: t.hash,
+                    enqueued: now,
+                    esp_seq: 0,
+                    frame: frames.insert(bytes),
+                    reverse: side == Side::Server,
+                };
+                t.seq += 1;
+                Some(pkt)
+            }
+        }
+    }
+
+    /// A TCP segment delivered to this flow's host (the server for a packet
+    /// with the flow, the client for one against it).
+    pub fn handle_delivery(&mut self, now: SimTime, pkt: &Packet, mut bytes: Vec<u8>) {
+        if let Source::Tcp(t) = self {
+            let to = if pkt.reverse {
+                Side::Client
+            } else {
+                Side::Server
+            };
+            // The last router addresses the frame to the host.
+            let host = if to == Side::Client {
+                t.flow.config().client.mac
+            } else {
+                t.flow.config().server.mac
+            };
+            if bytes.len() >= 6 {
+                bytes[..6].copy_from_slice(&host);
+            }
+            t.flow.handle_frame(now, to, &bytes);
+        }
+    }
+
+    pub fn tcp_metrics(&self, now: SimTime) -> Option<TcpMetrics> {
+        match self {
+            Source::Tcp(t) => Some(t.flow.metrics(now)),
+            Source::Udp(_) => None,
+        }
+    }
+
+    pub fn flow_id(&self) -> Option<FlowId> {
+        match self {
+            Source::Tcp(t) => Some(t.id),
+            Source::Udp(_) => None,
+        }
+    }
+}
