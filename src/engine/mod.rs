@@ -147,7 +147,10 @@ impl Engine {
     /// Hands the TCP segments the network delivered to their hosts, and
     /// reschedules their flows (an answer may now be due earlier).
     fn deliver_tcp(&mut self, now: SimTime) {
-        while let Some(pkt) = self.observers.tcp_delivered.pop() {
+        // In delivery order: segments that arrive at the same instant must
+        // reach the host in the order they arrived.
+        let delivered = std::mem::take(&mut self.observers.tcp_delivered);
+        for pkt in delivered {
             let bytes = self.observers.frames.take(pkt.frame);
             let Some(i) = self.source_of_flow[pkt.flow as usize] else {
                 continue;
