@@ -1,26 +1,11 @@
 //! The control plane end to end: BGP and BFD over the modeled links decide
 //! where traffic goes, and failover times follow from the protocols' timers.
 
-use std::path::Path;
-
 mod common;
 
-use common::{have_tshark, install_esp_sa, tshark};
-use eremu::scenario::{self, Config};
+use common::{have_tshark, install_esp_sa, load, text, tshark};
+use eremu::scenario;
 use eremu::{simulate, Report};
-
-fn text(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scenarios")
-            .join(format!("{name}.toml")),
-    )
-    .unwrap()
-}
-
-fn load(name: &str) -> Config {
-    scenario::parse(&format!("{name}.toml"), &text(name)).unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Time of the first timeline entry at or after `after` containing `needle`.
 fn when(r: &Report, needle: &str, after: u64) -> u64 {

@@ -3,24 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{have_tshark, tshark};
-use eremu::scenario::{self, Config};
+use common::{have_tshark, load, text, tshark};
+use eremu::scenario;
 use eremu::simulate;
-
-fn text(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scenarios")
-            .join(format!("{name}.toml")),
-    )
-    .unwrap()
-}
-
-fn load(name: &str) -> Config {
-    scenario::parse(&format!("{name}.toml"), &text(name)).unwrap_or_else(|e| panic!("{e}"))
-}
 
 const S: u64 = 1_000_000_000;
 

@@ -356,24 +356,24 @@ impl CaptureSink {
         pkt: &Packet,
         bytes: &[u8],
     ) {
-        if !self.enabled[tap as usize]
-            || !self.flows[pkt.flow as usize]
-            || self.window.is_some_and(|(a, b)| time < a || time >= b)
-        {
-            return;
-        }
-        self.frames[tap as usize] += 1;
-        self.batch.push(Seen {
-            tap,
-            time,
-            shape,
-            pkt: *pkt,
-            raw: Some(bytes.into()),
-        });
+        self.record(time, tap, shape, pkt, || Some(bytes.into()));
     }
 
     #[inline]
     fn see(&mut self, time: SimTime, tap: CaptureTap, shape: Shape, pkt: &Packet) {
+        self.record(time, tap, shape, pkt, || None);
+    }
+
+    /// Keeps an observation if the tap, the flow and the window want it.
+    #[inline]
+    fn record(
+        &mut self,
+        time: SimTime,
+        tap: CaptureTap,
+        shape: Shape,
+        pkt: &Packet,
+        raw: impl FnOnce() -> Option<Box<[u8]>>,
+    ) {
         if !self.enabled[tap as usize]
             || !self.flows[pkt.flow as usize]
             || self.window.is_some_and(|(a, b)| time < a || time >= b)
@@ -386,7 +386,7 @@ impl CaptureSink {
             time,
             shape,
             pkt: *pkt,
-            raw: None,
+            raw: raw(),
         });
     }
 

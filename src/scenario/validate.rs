@@ -674,26 +674,7 @@ fn flow(
             ),
         ));
     }
-    let start = f
-        .start
-        .as_ref()
-        .map_or(SimTime::ZERO, |s| SimTime::ZERO + *s.get_ref());
-    let stop = f
-        .stop
-        .as_ref()
-        .map_or(end, |s| SimTime::ZERO + *s.get_ref());
-    if let Some(s) = &f.stop {
-        if stop > end {
-            return Err(ctx.err(
-                s.span(),
-                format!("stop {stop} is after the scenario's end ({end})"),
-            ));
-        }
-    }
-    if start >= stop {
-        let span = f.start.as_ref().map_or(f.name.span(), |s| s.span());
-        return Err(ctx.err(span, format!("start {start} is not before stop {stop}")));
-    }
+    let (start, stop) = active_time(ctx, f, end)?;
     let kind = match f.kind {
         RawFlowKind::UdpOnoff => {
             let need = |v: &Option<Spanned<SimDuration>>, key: &str| -> R<SimDuration> {
@@ -1135,6 +1116,31 @@ fn tcp_flow(
             .filter(|v| *v >= mss as u32 && *v <= MAX_BUFFER)
             .ok_or_else(|| ctx.err(b.span(), format!("buffer must be at least one MSS and at most {MAX_BUFFER} bytes (the largest window smoltcp scales to)")))?,
     };
+    let (start, stop) = active_time(ctx, f, end)?;
+    Ok(FlowConfig {
+        name: f.name.get_ref().clone(),
+        kind: FlowKind::Tcp(TcpSpec {
+            app,
+            cc,
+            buffer,
+            mss,
+        }),
+        from,
+        to,
+        src_port: f.src_port.unwrap_or(49_152 + (index as u16 % 16_000)),
+        dst_port: f.dst_port.unwrap_or(5_201),
+        direction,
+        rate: BitRate(0),
+        size: SizeDist::Fixed(0),
+        dscp: f.dscp.as_ref().map_or(Ok(0), |d| dscp(ctx, d))?,
+        start,
+        stop,
+    })
+}
+
+/// A flow's `start` and `stop`: stop defaults to the scenario's end, never
+/// after it, and start comes before stop.
+fn active_time(ctx: &Ctx, f: &RawFlow, end: SimTime) -> R<(SimTime, SimTime)> {
     let start = f
         .start
         .as_ref()
@@ -1155,23 +1161,5 @@ fn tcp_flow(
         let span = f.start.as_ref().map_or(f.name.span(), |s| s.span());
         return Err(ctx.err(span, format!("start {start} is not before stop {stop}")));
     }
-    Ok(FlowConfig {
-        name: f.name.get_ref().clone(),
-        kind: FlowKind::Tcp(TcpSpec {
-            app,
-            cc,
-            buffer,
-            mss,
-        }),
-        from,
-        to,
-        src_port: f.src_port.unwrap_or(49_152 + (index as u16 % 16_000)),
-        dst_port: f.dst_port.unwrap_or(5_201),
-        direction,
-        rate: BitRate(0),
-        size: SizeDist::Fixed(0),
-        dscp: f.dscp.as_ref().map_or(Ok(0), |d| dscp(ctx, d))?,
-        start,
-        stop,
-    })
+    Ok((start, stop))
 }

@@ -60,3 +60,18 @@ pub fn install_esp_sa(conf: &Path, out: &Path) {
     )
     .unwrap();
 }
+
+/// The text of a shipped scenario.
+pub fn text(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(format!("{name}.toml")),
+    )
+    .unwrap()
+}
+
+/// A shipped scenario, validated.
+pub fn load(name: &str) -> eremu::scenario::Config {
+    eremu::scenario::parse(&format!("{name}.toml"), &text(name)).unwrap_or_else(|e| panic!("{e}"))
+}
