@@ -30,6 +30,8 @@
 pub mod bench;
 pub mod check;
 pub mod engine;
+pub mod ingress;
+pub mod live;
 pub mod model;
 pub mod observe;
 pub mod scenario;
@@ -119,19 +121,35 @@ pub fn run_with_progress(
     let (outcome, frames) = engine::run_partitioned(cfg, threads, sinks, &mut |now, packets| {
         progress(&Progress { now, end, packets })
     });
+    finish_run(cfg, dir, &outcome, writer, frames, started, None)
+}
+
+/// The end of every run: closes the capture, builds the report (with
+/// `ingress` for runs of real frames), and writes `report.json`, `esp_sa`
+/// and the views into `dir`.
+pub(crate) fn finish_run(
+    cfg: &Config,
+    dir: &Path,
+    outcome: &engine::Outcome,
+    writer: Option<observe::capture::CaptureWriter>,
+    frames: Option<[u64; 6]>,
+    started: std::time::Instant,
+    ingress: Option<observe::report::IngressReport>,
+) -> Result<Report, OutputError> {
     let summary = match (writer, frames) {
         (Some(w), Some(f)) => Some(w.finish(f)?),
         _ => None,
     };
-    let mut report = Report::build(cfg, &outcome, started.elapsed().as_secs_f64());
+    let mut report = Report::build(cfg, outcome, started.elapsed().as_secs_f64());
     report.capture = summary;
+    report.ingress = ingress;
     if report.capture.is_some() {
         if let Some(vpn) = &cfg.vpn {
             write_atomically(&dir.join("esp_sa"), observe::esp_sa::render(vpn).as_bytes())?;
         }
     }
     write_report(&report, dir)?;
-    write_views(cfg, &report, &outcome, dir)?;
+    write_views(cfg, &report, outcome, dir)?;
     Ok(report)
 }
 

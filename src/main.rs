@@ -62,10 +62,50 @@ struct BenchArgs {
     repeat: u32,
 }
 
+#[derive(clap::Args)]
+struct LiveArgs {
+    /// Scenario file (TOML): the circuit real traffic crosses.
+    scenario: PathBuf,
+    /// Interface on the on-premises side (frames from it go to Azure).
+    #[arg(long, value_name = "IFACE")]
+    onprem: String,
+    /// Interface on the Azure side.
+    #[arg(long, value_name = "IFACE")]
+    azure: String,
+    /// Run this long instead of the scenario's duration (Ctrl-C stops earlier).
+    #[arg(long)]
+    duration: Option<eremu::units::SimDuration>,
+    /// Output directory [default: captures/<scenario name>-live]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write no capture, whatever the scenario says.
+    #[arg(long)]
+    no_capture: bool,
+    /// Most flows (5-tuples) of real traffic; frames of further flows are dropped and counted.
+    #[arg(long, default_value_t = 1024)]
+    max_flows: usize,
+    #[command(flatten)]
+    print: PrintArgs,
+}
+
+/// How a finished run is printed.
+#[derive(clap::Args)]
+struct PrintArgs {
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+    /// How the summary is printed: table (text), json (report.json's content) or markdown.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario: print the summary, write report.json and the capture.
     Run(RunArgs),
+    /// Carry real traffic between two network interfaces through the modeled
+    /// circuit, in real time (needs root or CAP_NET_RAW).
+    Live(LiveArgs),
     /// Measure the engine: packet-hops, simulated seconds and events per
     /// wall-second, and peak memory, on 1 thread and on N threads.
     Bench(BenchArgs),
@@ -188,20 +228,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut cfg = load(&args.scenario)?;
     if let Some(d) = args.duration {
         anyhow::ensure!(d.as_nanos() > 0, "--duration must be longer than zero");
-        // Flows that ran to the scenario's end run to the new end; flows and
-        // events past a shorter end are cut.
-        let (old_end, new_end) = (
-            eremu::units::SimTime::ZERO + cfg.duration,
-            eremu::units::SimTime::ZERO + d,
-        );
-        cfg.duration = d;
-        for f in &mut cfg.flows {
-            if f.stop == old_end || f.stop > new_end {
-                f.stop = new_end;
-            }
-        }
-        cfg.flows.retain(|f| f.start < f.stop);
-        cfg.events.retain(|e| e.at < new_end);
+        cfg.set_duration(d);
     }
     let threads = args
         .threads
@@ -232,32 +259,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let result = eremu::run_with_progress(&cfg, &out, !no_capture, threads, &mut |p| bar.update(p));
     bar.finish();
     let report = result.context("writing the outputs")?;
-    if !quiet && format == Format::Json {
-        print!("{}", report.to_json(false));
-    } else if !quiet && format == Format::Markdown {
-        print!("{}", eremu::observe::tables::render_markdown(&report));
-    } else if !quiet {
-        print!("{}", eremu::observe::summary::render(&report));
-        println!("report: {}", out.join("report.json").display());
-        println!(
-            "views: {} (plots in {}, time series {}, latency in {})",
-            out.join("report.html").display(),
-            out.join("plots").display(),
-            out.join("timeseries.csv").display(),
-            out.join("latency").display()
-        );
-        if let Some(c) = &report.capture {
-            for f in &c.files {
-                println!("capture: {}", out.join(f).display());
-            }
-            if cfg.vpn.is_some() {
-                println!(
-                    "esp_sa: {} (Wireshark ESP SA table; see README)",
-                    out.join("esp_sa").display()
-                );
-            }
-        }
-    }
+    print_report(&cfg, &report, &out, &PrintArgs { quiet, format });
     let broken = report.conservation_errors();
     anyhow::ensure!(
         broken.is_empty(),
@@ -291,6 +293,72 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn live(args: LiveArgs) -> anyhow::Result<()> {
+    let mut cfg = scenario::load(&args.scenario)?;
+    if let Some(d) = args.duration {
+        anyhow::ensure!(d.as_nanos() > 0, "--duration must be longer than zero");
+        cfg.set_duration(d);
+    }
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("captures").join(format!("{}-live", cfg.name)));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+    let opts = eremu::live::LiveOptions {
+        onprem: args.onprem,
+        azure: args.azure,
+        out: out.clone(),
+        capture: !args.no_capture,
+        max_flows: args.max_flows,
+    };
+    if !args.print.quiet {
+        eprintln!(
+            "eremu live: {} between {} (on-premises) and {} (Azure) for {}; Ctrl-C stops",
+            cfg.name, opts.onprem, opts.azure, cfg.duration
+        );
+    }
+    let report = eremu::live::run(&cfg, &opts, stop)?;
+    print_report(&cfg, &report, &out, &args.print);
+    Ok(())
+}
+
+fn print_report(
+    cfg: &scenario::Config,
+    report: &eremu::Report,
+    out: &std::path::Path,
+    print: &PrintArgs,
+) {
+    let PrintArgs { quiet, format } = *print;
+    if !quiet && format == Format::Json {
+        print!("{}", report.to_json(false));
+    } else if !quiet && format == Format::Markdown {
+        print!("{}", eremu::observe::tables::render_markdown(report));
+    } else if !quiet {
+        print!("{}", eremu::observe::summary::render(report));
+        println!("report: {}", out.join("report.json").display());
+        println!(
+            "views: {} (plots in {}, time series {}, latency in {})",
+            out.join("report.html").display(),
+            out.join("plots").display(),
+            out.join("timeseries.csv").display(),
+            out.join("latency").display()
+        );
+        if let Some(c) = &report.capture {
+            for f in &c.files {
+                println!("capture: {}", out.join(f).display());
+            }
+            if cfg.vpn.is_some() {
+                println!(
+                    "esp_sa: {} (Wireshark ESP SA table; see README)",
+                    out.join("esp_sa").display()
+                );
+            }
+        }
+    }
 }
 
 fn baseline(scenarios: &[PathBuf], out: &std::path::Path) -> ExitCode {
@@ -340,6 +408,7 @@ fn main() -> ExitCode {
         None => run(RunArgs::default()),
         Some(Command::Run(args)) => run(args),
         Some(Command::Bench(args)) => bench(args),
+        Some(Command::Live(args)) => live(args),
         Some(Command::Baseline { scenarios, out }) => return baseline(&scenarios, &out),
         Some(Command::Check {
             scenarios,

@@ -22,7 +22,7 @@ pub use partition::{processes, run_partitioned, Partitioning};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::model::{Network, Tap};
+use crate::model::{Network, Packet, Tap};
 use crate::observe::capture::CaptureSink;
 use crate::observe::metrics::Metrics;
 use crate::observe::timeseries::TimeSeries;
@@ -66,6 +66,11 @@ pub struct Engine {
     pub observers: Observers,
     pub counters: EngineCounters,
     flow_count: usize,
+    /// Next sequence number of each flow of real frames injected from outside.
+    external_seq: Vec<u64>,
+    /// Real frames the network delivered, with the time it delivered them,
+    /// until the driver takes them.
+    delivered: Vec<(SimTime, Packet, Vec<u8>)>,
 }
 
 /// What a finished logical process hands back.
@@ -131,6 +136,8 @@ impl Engine {
             },
             counters: EngineCounters::default(),
             flow_count: cfg.flows.len(),
+            external_seq: vec![0; cfg.flows.len()],
+            delivered: Vec::new(),
         };
         engine.schedule_control();
         engine
@@ -153,6 +160,8 @@ impl Engine {
         for pkt in delivered {
             let bytes = self.observers.frames.take(pkt.frame);
             let Some(i) = self.source_of_flow[pkt.flow as usize] else {
+                // A real frame from outside: the driver writes it out.
+                self.delivered.push((now, pkt, bytes));
                 continue;
             };
             self.sources[i].handle_delivery(now, &pkt, bytes);
@@ -163,6 +172,73 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Adds a flow that appears during the run (real frames from outside,
+    /// `FlowKind::External`); returns its id. The caller keeps the flow's
+    /// config for the report, in the same order.
+    pub fn add_flow(&mut self, f: &crate::scenario::FlowConfig) -> crate::model::FlowId {
+        let id = self.flow_count as crate::model::FlowId;
+        self.flow_count += 1;
+        self.network.add_flow(f);
+        self.observers.add_flow(f);
+        self.source_of_flow.push(None);
+        self.external_seq.push(0);
+        id
+    }
+
+    /// Hands a real frame of `flow` to the network at `now` (not before the
+    /// engine's current time: run it to `now` first). `hash` picks among
+    /// equal-cost paths, as a flow's 5-tuple hash does.
+    pub fn inject(&mut self, now: SimTime, flow: crate::model::FlowId, hash: u32, frame: Vec<u8>) {
+        debug_assert!(now >= self.now, "frames are injected in time order");
+        self.now = now;
+        let ip_len =
+            crate::wire::frame::ip_len_of(&frame).unwrap_or(frame.len().saturating_sub(14) as u32);
+        let seq = &mut self.external_seq[flow as usize];
+        let pkt = Packet {
+            flow,
+            seq: *seq,
+            sent: now,
+            ip_len,
+            wire_len: ip_len,
+            hash,
+            enqueued: now,
+            esp_seq: 0,
+            frame: self.observers.frames.insert(frame),
+            reverse: false,
+        };
+        *seq += 1;
+        self.counters.packets += 1;
+        self.observers.sent(now, &pkt);
+        if let Some(link) = self.network.handle_send(now, pkt, &mut self.observers) {
+            self.counters.hops += 1;
+            self.schedule_link(link);
+        }
+        self.deliver_tcp(now);
+    }
+
+    /// The real frames delivered since the last call, in delivery order,
+    /// each with the virtual time it reached its destination.
+    pub fn take_delivered(&mut self) -> Vec<(SimTime, Packet, Vec<u8>)> {
+        std::mem::take(&mut self.delivered)
+    }
+
+    /// When the engine next has something to do, if ever (entries
+    /// superseded by earlier ones may make this early, never late).
+    pub fn next_deadline(&self) -> Option<SimTime> {
+        self.heap.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Ends the run at `end` instead of the scenario's end (a live run
+    /// stopped early), if that is earlier.
+    pub fn truncate_end(&mut self, end: SimTime) {
+        self.end = self.end.min(end.max(self.now));
+    }
+
+    /// The scenario's end.
+    pub fn end(&self) -> SimTime {
+        self.end
     }
 
     fn schedule_control(&mut self) {

@@ -137,6 +137,23 @@ pub struct Network {
     control: Option<ControlPlane>,
 }
 
+/// A flow's two route entries: its own direction, and the way back (a TCP
+/// server's segments).
+fn flow_routes(f: &crate::scenario::FlowConfig) -> [FlowRoute; 2] {
+    let back = if f.direction == Direction::In {
+        Direction::Out
+    } else {
+        Direction::In
+    };
+    [(f.to, f.direction), (f.from, back)].map(|(dst, dir)| FlowRoute {
+        dst,
+        dir,
+        version: u64::MAX,
+        hops: NextHops::default(),
+        path: None,
+    })
+}
+
 pub fn link_index(path: PathId, dir: Direction) -> usize {
     path as usize * 2 + dir as usize
 }
@@ -189,27 +206,7 @@ impl Network {
             policers: [policer(), policer(), policer(), policer()],
             gateways: [gateway(), gateway()],
             ribs: [Rib::default(), Rib::default()],
-            // Two entries per flow: its own direction, and the way back
-            // (a TCP server's segments).
-            flows: cfg
-                .flows
-                .iter()
-                .flat_map(|f| {
-                    let back = if f.direction == Direction::In {
-                        Direction::Out
-                    } else {
-                        Direction::In
-                    };
-                    [(f.to, f.direction), (f.from, back)]
-                })
-                .map(|(dst, dir)| FlowRoute {
-                    dst,
-                    dir,
-                    version: u64::MAX,
-                    hops: NextHops::default(),
-                    path: None,
-                })
-                .collect(),
+            flows: cfg.flows.iter().flat_map(flow_routes).collect(),
             fastpath: cfg.gateway.fastpath,
             // Private peering is 802.1Q-tagged on the circuit links; QinQ adds an S-tag.
             tags: if c.s_tags.is_some() { 2 } else { 1 },
@@ -267,6 +264,12 @@ impl Network {
             }
         }
         any
+    }
+
+    /// Routes a flow that appears during the run (real frames from outside);
+    /// its id is the number of flows before it.
+    pub fn add_flow(&mut self, f: &crate::scenario::FlowConfig) {
+        self.flows.extend(flow_routes(f));
     }
 
     /// When the control plane next needs to run.

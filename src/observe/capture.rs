@@ -338,6 +338,13 @@ impl CaptureSink {
         }
     }
 
+    /// Watches a flow that appears during the run (real frames from
+    /// outside): captured unless the scenario names the flows to capture.
+    pub fn add_flow(&mut self, f: &crate::scenario::FlowConfig, wanted: bool) {
+        self.flows.push(wanted);
+        self.directions.push(f.direction);
+    }
+
     /// Where a packet is delivered: the side it is sent to.
     pub fn delivered_tap(&self, pkt: &Packet) -> CaptureTap {
         if self.sent_tap(pkt) == CaptureTap::OnpremCe {

@@ -149,6 +149,24 @@ pub struct Metrics {
     outage_min: SimDuration,
 }
 
+impl FlowStats {
+    fn new(f: &crate::scenario::FlowConfig) -> Self {
+        FlowStats {
+            sent_packets: 0,
+            sent_bytes: 0,
+            received_packets: 0,
+            received_bytes: 0,
+            drops: DropCounts::default(),
+            latency: Latency::new(),
+            outages: Vec::new(),
+            last_delivery: f.start,
+            lost_since_delivery: 0,
+            awaiting_first: None,
+            path: None,
+        }
+    }
+}
+
 fn link_slot(path: PathId, dir: Direction) -> usize {
     path as usize * 2 + dir as usize
 }
@@ -157,23 +175,7 @@ impl Metrics {
     pub fn new(cfg: &Config) -> Self {
         let minutes = cfg.duration.as_nanos().div_ceil(MINUTE) as usize;
         Metrics {
-            flows: cfg
-                .flows
-                .iter()
-                .map(|f| FlowStats {
-                    sent_packets: 0,
-                    sent_bytes: 0,
-                    received_packets: 0,
-                    received_bytes: 0,
-                    drops: DropCounts::default(),
-                    latency: Latency::new(),
-                    outages: Vec::new(),
-                    last_delivery: f.start,
-                    lost_since_delivery: 0,
-                    awaiting_first: None,
-                    path: None,
-                })
-                .collect(),
+            flows: cfg.flows.iter().map(FlowStats::new).collect(),
             flow_names: cfg.flows.iter().map(|f| f.name.clone()).collect(),
             flow_dirs: cfg.flows.iter().map(|f| f.direction).collect(),
             links: (0..6)
@@ -192,6 +194,13 @@ impl Metrics {
             open_failovers: 0,
             outage_min: cfg.report.outage_min,
         }
+    }
+
+    /// Counts a flow that appears during the run (real frames from outside).
+    pub fn add_flow(&mut self, f: &crate::scenario::FlowConfig) {
+        self.flows.push(FlowStats::new(f));
+        self.flow_names.push(f.name.clone());
+        self.flow_dirs.push(f.direction);
     }
 
     /// Closes the books at the end of the run: a flow still losing packets at

@@ -32,6 +32,17 @@ pub struct Observers {
     pub tcp_delivered: Vec<Packet>,
 }
 
+impl Observers {
+    /// Watches a flow that appears during the run (real frames from outside).
+    pub fn add_flow(&mut self, f: &crate::scenario::FlowConfig) {
+        self.metrics.add_flow(f);
+        self.timeseries.add_flow(&f.name);
+        if let Some(c) = &mut self.capture {
+            c.add_flow(f, true);
+        }
+    }
+}
+
 macro_rules! fan_out {
     ($self:ident, $method:ident ( $($arg:expr),* )) => {{
         $self.metrics.$method($($arg),*);

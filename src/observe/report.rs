@@ -36,7 +36,48 @@ pub struct Report {
     /// Files and frames per tap, when the run captured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureSummary>,
+    /// Real frames from outside (live mode, replay): where they came from
+    /// and what became of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressReport>,
     pub engine: EngineReport,
+}
+
+/// What a live or replay run did with the frames it read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngressReport {
+    /// `replay` or `live`.
+    pub mode: String,
+    /// The capture file, or the interfaces (`onprem=IF azure=IF`).
+    pub source: String,
+    /// Frames read, by what became of them: `modeled`, `bridged-arp`,
+    /// `bridged-nd`, or the cause they were not carried (see the README).
+    pub frames: BTreeMap<String, u64>,
+    /// Work done on frames before the model: `checksums-completed`,
+    /// `super-frames-segmented`, `segments-made`; live mode adds
+    /// `written-onprem`, `written-azure`, `write-errors`.
+    pub counters: BTreeMap<String, u64>,
+    /// Live mode: how late frames were written compared with the virtual
+    /// time the model delivered them, ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_ns: Option<LatencyReport>,
+}
+
+/// Percentiles of a histogram of nanoseconds (count, min, mean, p50 ...).
+pub fn latency_of(h: &hdrhistogram::Histogram<u64>) -> LatencyReport {
+    if h.is_empty() {
+        return LatencyReport::default();
+    }
+    LatencyReport {
+        count: h.len(),
+        min: h.min(),
+        mean: h.mean().round() as u64,
+        p50: h.value_at_quantile(0.5),
+        p90: h.value_at_quantile(0.9),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -371,6 +412,7 @@ impl Report {
             timeline,
             azure_monitor: azure_monitor(cfg, m),
             capture: None,
+            ingress: None,
             engine: engine_report(outcome.counters, wall_seconds),
         }
     }

@@ -215,6 +215,19 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
+    if let Some(i) = &r.ingress {
+        let _ = writeln!(s, "\nreal frames ({} from {})", i.mode, i.source);
+        for (what, n) in i.frames.iter().chain(&i.counters) {
+            let _ = writeln!(s, "  {what:<24} {n:>12}");
+        }
+        if let Some(l) = &i.lag_ns {
+            let _ = writeln!(
+                s,
+                "  lag behind the model (ms: p50 p99 p99.9 max) {}",
+                lat(l)
+            );
+        }
+    }
     if !r.timeline.is_empty() {
         let _ = writeln!(s, "\ntimeline");
         for e in &r.timeline {

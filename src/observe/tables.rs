@@ -347,6 +347,9 @@ pub fn scenario_tables(cfg: &crate::scenario::Config) -> Vec<Table> {
                         FlowKind::Cbr => "udp-cbr".into(),
                         FlowKind::Poisson => "udp-poisson".into(),
                         FlowKind::OnOff { on, off } => format!("udp-onoff ({on} on, {off} off)"),
+                        FlowKind::External { protocol } => {
+                            format!("real frames ({})", crate::wire::ip_protocol_name(protocol))
+                        }
                         FlowKind::Tcp(t) => match t.app {
                             crate::traffic::tcp::TcpFlowKind::Bulk { bytes: Some(b) } => {
                                 format!("tcp-bulk ({b} B, {:?})", t.cc)

@@ -133,6 +133,13 @@ pub struct Series<'a> {
 }
 
 impl TimeSeries {
+    /// Adds the series of a flow that appears during the run.
+    pub fn add_flow(&mut self, name: &str) {
+        self.flows.push(vec![Cell::default(); self.intervals]);
+        self.flow_names.push(name.to_string());
+        self.latency.push(FlowLatency::new());
+    }
+
     pub fn new(cfg: &Config) -> Self {
         let interval_ns = cfg.report.interval.as_nanos().max(1);
         let duration_ns = cfg.duration.as_nanos();

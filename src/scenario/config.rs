@@ -32,6 +32,22 @@ pub struct Config {
     pub expect: Vec<ExpectConfig>,
 }
 
+impl Config {
+    /// Runs the scenario for `d` instead: flows that ran to the old end run
+    /// to the new one; flows and events past a shorter end are cut.
+    pub fn set_duration(&mut self, d: SimDuration) {
+        let (old_end, new_end) = (SimTime::ZERO + self.duration, SimTime::ZERO + d);
+        self.duration = d;
+        for f in &mut self.flows {
+            if f.stop == old_end || f.stop > new_end {
+                f.stop = new_end;
+            }
+        }
+        self.flows.retain(|f| f.start < f.stop);
+        self.events.retain(|e| e.at < new_end);
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Both links carry traffic; flows are hashed per 5-tuple (Microsoft's default).
@@ -130,6 +146,10 @@ pub enum FlowKind {
     OnOff { on: SimDuration, off: SimDuration },
     /// A TCP connection between two smoltcp hosts.
     Tcp(TcpSpec),
+    /// Real frames from outside the model (a live interface or a replayed
+    /// capture), one flow per 5-tuple; `protocol` is the IP protocol number.
+    /// Never written in a scenario file: added at run time.
+    External { protocol: u8 },
 }
 
 /// What a TCP flow's applications do, and their sockets.

@@ -97,7 +97,10 @@ impl UdpSource {
                 let exp = Exp::new(1.0 / mean).expect("rate is positive");
                 SimDuration(exp.sample(&mut self.rng).round() as u64)
             }
-            FlowKind::Cbr | FlowKind::OnOff { .. } | FlowKind::Tcp(_) => {
+            FlowKind::Cbr
+            | FlowKind::OnOff { .. }
+            | FlowKind::Tcp(_)
+            | FlowKind::External { .. } => {
                 let total = bits_ns + self.carry;
                 self.carry = total % self.rate_bps;
                 SimDuration(total / self.rate_bps)

@@ -6,5 +6,9 @@ pub mod bgp;
 pub mod esp;
 pub mod ethernet;
 pub mod frame;
+pub mod inspect;
+pub mod offload;
 pub mod payload;
 pub mod tcp_stream;
+
+pub use inspect::ip_protocol_name;

@@ -1,0 +1,254 @@
+//! The engine driven by real frames: the one code path of live mode and
+//! replay. The caller owns time: it hands each frame with the virtual time it
+//! arrived and advances the model; live mode maps a wall clock onto virtual
+//! time, replay takes the capture's timestamps.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::engine::Engine;
+use crate::model::network::CIRCUIT_MTU;
+use crate::model::Packet;
+use crate::observe::capture::CaptureWriter;
+use crate::observe::report::{IngressReport, LatencyReport};
+use crate::scenario::{Config, Direction};
+use crate::units::{SimDuration, SimTime};
+use crate::wire::offload::{complete_checksums, segment_tcp};
+use crate::{OutputError, Report};
+
+use super::{Ingress, Side, Verdict};
+
+/// Virtual time between hand-overs of captured frames to the capture writer.
+const CAPTURE_WINDOW: SimDuration = SimDuration(1_000_000);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+/// What became of a frame handed to [`Driver::frame`], besides the model.
+pub type Bridged = Option<(Side, Vec<u8>)>;
+
+/// A scenario's model fed with real frames.
+pub struct Driver {
+    cfg: Config,
+    engine: Engine,
+    ingress: Ingress,
+    writer: Option<CaptureWriter>,
+    dir: PathBuf,
+    counters: BTreeMap<&'static str, u64>,
+    last_window: SimTime,
+    started: std::time::Instant,
+}
+
+impl Driver {
+    /// A driver for `cfg` writing its outputs into `dir` (and a capture
+    /// unless `capture` is false); at most `max_flows` flows of real frames.
+    pub fn start(
+        cfg: &Config,
+        dir: &Path,
+        capture: bool,
+        max_flows: usize,
+    ) -> Result<Driver, DriverError> {
+        std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let (writer, sink) = match capture {
+            true => match CaptureWriter::start(cfg, dir, 1)? {
+                Some((w, mut sinks)) => (Some(w), sinks.pop()),
+                None => (None, None),
+            },
+            false => (None, None),
+        };
+        Ok(Driver {
+            cfg: cfg.clone(),
+            engine: Engine::new(cfg, sink, None),
+            ingress: Ingress::new(cfg, max_flows),
+            writer,
+            dir: dir.to_path_buf(),
+            counters: BTreeMap::new(),
+            last_window: SimTime::ZERO,
+            started: std::time::Instant::now(),
+        })
+    }
+
+    fn bump(&mut self, what: &'static str, n: u64) {
+        *self.counters.entry(what).or_default() += n;
+    }
+
+    /// The model's current virtual time.
+    pub fn now(&self) -> SimTime {
+        self.engine.now()
+    }
+
+    /// The scenario's end.
+    pub fn end(&self) -> SimTime {
+        self.engine.end()
+    }
+
+    /// When the model next has something to do.
+    pub fn next_deadline(&self) -> Option<SimTime> {
+        self.engine.next_deadline()
+    }
+
+    /// Runs the model up to `until` (exclusive). Returns true at the
+    /// scenario's end.
+    pub fn advance(&mut self, until: SimTime) -> bool {
+        let done = self.engine.advance(until.max(self.engine.now()));
+        if self.engine.now() >= self.last_window + CAPTURE_WINDOW || done {
+            self.engine.end_window();
+            self.last_window = self.engine.now();
+        }
+        done
+    }
+
+    /// A frame that arrived at `now` (not before [`Driver::now`]) from
+    /// `from` (None: infer the side from its addresses). TCP super-frames
+    /// are cut into segments and checksums left to offload are completed
+    /// first. Returns the frame to write to the other side at once when it
+    /// is bridged (ARP, neighbor discovery).
+    pub fn frame(&mut self, now: SimTime, from: Option<Side>, mut frame: Vec<u8>) -> Bridged {
+        self.advance(now);
+        let now = now.max(self.engine.now());
+        let too_big = crate::wire::frame::ip_len_of(&frame).is_some_and(|l| l > CIRCUIT_MTU);
+        if too_big {
+            if let Ok(segments) = segment_tcp(&frame, CIRCUIT_MTU) {
+                self.bump("super-frames-segmented", 1);
+                self.bump("segments-made", segments.len() as u64);
+                for s in segments {
+                    self.one(now, from, s);
+                }
+                return None;
+            }
+            // Not TCP: the model drops it for the MTU, as the circuit would.
+        }
+        if complete_checksums(&mut frame).unwrap_or(false) {
+            self.bump("checksums-completed", 1);
+        }
+        let verdict = self.ingress.classify(now, from, &frame);
+        match verdict {
+            Verdict::Bridge => {
+                let to = match from {
+                    Some(side) => side.other(),
+                    None => return None, // replay: nowhere to write it
+                };
+                Some((to, frame))
+            }
+            Verdict::Drop(_) => None,
+            Verdict::Model { flow, hash, new } => {
+                if new {
+                    let f = self.ingress.flow(flow).clone();
+                    self.engine.add_flow(&f);
+                }
+                self.engine.inject(now, flow, hash, frame);
+                None
+            }
+        }
+    }
+
+    /// One segment of a cut super-frame (never bridged: it is TCP).
+    fn one(&mut self, now: SimTime, from: Option<Side>, mut frame: Vec<u8>) {
+        let _ = complete_checksums(&mut frame);
+        if let Verdict::Model { flow, hash, new } = self.ingress.classify(now, from, &frame) {
+            if new {
+                let f = self.ingress.flow(flow).clone();
+                self.engine.add_flow(&f);
+            }
+            self.engine.inject(now, flow, hash, frame);
+        }
+    }
+
+    /// The real frames the model delivered since the last call, each with
+    /// the side it goes out on and the virtual time it arrived there.
+    pub fn delivered(&mut self) -> Vec<(SimTime, Side, Vec<u8>)> {
+        let delivered = self.engine.take_delivered();
+        delivered
+            .into_iter()
+            .map(|(t, pkt, bytes): (SimTime, Packet, Vec<u8>)| {
+                let dir = self.direction_of(&pkt);
+                let side = if dir == Direction::In {
+                    Side::Azure
+                } else {
+                    Side::Onprem
+                };
+                (t, side, bytes)
+            })
+            .collect()
+    }
+
+    fn direction_of(&self, pkt: &Packet) -> Direction {
+        let first = self.cfg.flows.len() as u32;
+        if pkt.flow >= first {
+            self.ingress.flow(pkt.flow).direction
+        } else {
+            self.cfg.flows[pkt.flow as usize].direction
+        }
+    }
+
+    /// Counts something the caller did (frames written, write errors, ...).
+    pub fn count(&mut self, what: &'static str, n: u64) {
+        self.bump(what, n);
+    }
+
+    /// Runs the model to `end` (the scenario's end unless earlier), then
+    /// writes the report, capture and views. `mode` and `source` describe
+    /// the run; `lag` is live mode's lateness histogram.
+    pub fn finish(
+        mut self,
+        end: SimTime,
+        mode: &str,
+        source: String,
+        lag: Option<LatencyReport>,
+    ) -> Result<Report, DriverError> {
+        // A run stopped early (Ctrl-C, --duration) ends where it stopped, so
+        // rates are per the time that really ran.
+        let end = end.min(self.engine.end());
+        while !self.advance(end) && self.engine.now() < end {}
+        let _ = self.delivered();
+        let mut cfg = self.cfg.clone();
+        cfg.duration = end - SimTime::ZERO;
+        for f in &mut cfg.flows {
+            f.stop = f.stop.min(end);
+            f.start = f.start.min(f.stop);
+        }
+        for f in self.ingress.flows() {
+            let mut f = f.clone();
+            f.stop = end.max(f.start + SimDuration(1));
+            cfg.flows.push(f);
+        }
+        let mut engine = self.engine;
+        engine.truncate_end(end);
+        let mut outcome = engine.finish();
+        let sink_frames = outcome
+            .capture
+            .take()
+            .map(crate::observe::capture::CaptureSink::close);
+        let ingress = IngressReport {
+            mode: mode.to_string(),
+            source,
+            frames: self
+                .ingress
+                .counts
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            counters: self
+                .counters
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            lag_ns: lag,
+        };
+        Ok(crate::finish_run(
+            &cfg,
+            &self.dir,
+            &outcome,
+            self.writer,
+            sink_frames,
+            self.started,
+            Some(ingress),
+        )?)
+    }
+}
