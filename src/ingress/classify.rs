@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use crate::model::FlowId;
 use crate::scenario::{Config, Direction, FlowConfig, FlowKind, SizeDist};
-use crate::units::{BitRate, SimTime};
+use crate::units::{BitRate, SimDuration, SimTime};
 use crate::wire::inspect::{inspect, FrameKind, IpSummary};
 
 /// The side of the circuit a frame came from (live mode knows it from the
@@ -68,6 +68,8 @@ pub struct Ingress {
     first_id: FlowId,
     max_flows: usize,
     end: SimTime,
+    /// When each added flow's latest frame arrived.
+    last: Vec<SimTime>,
     /// Frames seen, by what became of them: `modeled`, `bridged-arp`,
     /// `bridged-nd`, or a drop cause.
     pub counts: BTreeMap<&'static str, u64>,
@@ -86,6 +88,7 @@ impl Ingress {
             max_flows,
             end: SimTime::ZERO + cfg.duration,
             counts: BTreeMap::new(),
+            last: Vec::new(),
         }
     }
 
@@ -141,6 +144,7 @@ impl Ingress {
             dst_port: ip.dst_port,
         };
         if let Some(&(flow, hash)) = self.table.get(&key) {
+            self.last[(flow - self.first_id) as usize] = now;
             return Verdict::Model {
                 flow,
                 hash,
@@ -174,9 +178,10 @@ impl Ingress {
             size: SizeDist::Fixed(ip.ip_len),
             dscp: 0,
             start: now,
-            stop: self.end.max(now + crate::units::SimDuration(1)),
+            stop: self.end.max(now + SimDuration(1)),
         });
         self.table.insert(key, (flow, hash));
+        self.last.push(now);
         Verdict::Model {
             flow,
             hash,
@@ -189,9 +194,21 @@ impl Ingress {
         &self.flows[(flow - self.first_id) as usize]
     }
 
-    /// The flows added, in id order.
-    pub fn flows(&self) -> &[FlowConfig] {
-        &self.flows
+    /// The flows added, in id order, each active from its first frame to
+    /// its last (so that its rates are over the time it sent), at least
+    /// `min_active` long, and ending by `end`.
+    pub fn flows(&self, min_active: SimDuration, end: SimTime) -> Vec<FlowConfig> {
+        self.flows
+            .iter()
+            .zip(&self.last)
+            .map(|(f, &last)| {
+                let mut f = f.clone();
+                f.stop = last.max(f.start + min_active).min(end);
+                // Never empty: rates divide by the active time.
+                f.stop = f.stop.max(f.start + SimDuration(1));
+                f
+            })
+            .collect()
     }
 
     /// Which side an address is on, if any.

@@ -213,11 +213,12 @@ impl Driver {
             f.stop = f.stop.min(end);
             f.start = f.start.min(f.stop);
         }
-        for f in self.ingress.flows() {
-            let mut f = f.clone();
-            f.stop = end.max(f.start + SimDuration(1));
-            cfg.flows.push(f);
-        }
+        // Rates of real flows are over their first to last frame, at least
+        // a millisecond (so that one lone frame does not make a huge rate).
+        cfg.flows.extend(
+            self.ingress
+                .flows(SimDuration(1_000_000), end.max(SimTime(1))),
+        );
         let mut engine = self.engine;
         engine.truncate_end(end);
         let mut outcome = engine.finish();
