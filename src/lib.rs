@@ -32,6 +32,7 @@ pub mod check;
 pub mod engine;
 pub mod model;
 pub mod observe;
+pub mod replay;
 pub mod scenario;
 pub mod traffic;
 pub mod units;
