@@ -34,6 +34,7 @@ pub mod ingress;
 pub mod live;
 pub mod model;
 pub mod observe;
+pub mod replay;
 pub mod scenario;
 pub mod traffic;
 pub mod units;

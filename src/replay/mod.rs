@@ -1,0 +1,3 @@
+//! Replaying captured traffic: reading pcap and pcapng files as Ethernet II frames.
+
+pub mod reader;
