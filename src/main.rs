@@ -88,6 +88,31 @@ struct LiveArgs {
     print: PrintArgs,
 }
 
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// Capture to replay: pcap or pcapng (Ethernet, raw IP, Linux cooked, loopback).
+    capture: PathBuf,
+    /// Scenario file (TOML): the circuit the capture's traffic crosses.
+    scenario: PathBuf,
+    /// Replay speed: 2x plays twice as fast as captured, 0.5x half as fast.
+    #[arg(long, default_value = "1x")]
+    speed: eremu::replay::Speed,
+    /// Run this long [default: the capture's span at that speed, plus 1 s to drain].
+    #[arg(long)]
+    duration: Option<eremu::units::SimDuration>,
+    /// Output directory [default: captures/<scenario name>-replay]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write no capture of the model's links.
+    #[arg(long)]
+    no_capture: bool,
+    /// Most flows (5-tuples); frames of further flows are dropped and counted.
+    #[arg(long, default_value_t = 100_000)]
+    max_flows: usize,
+    #[command(flatten)]
+    print: PrintArgs,
+}
+
 /// How a finished run is printed.
 #[derive(clap::Args)]
 struct PrintArgs {
@@ -106,6 +131,9 @@ enum Command {
     /// Carry real traffic between two network interfaces through the modeled
     /// circuit, in real time (needs root or CAP_NET_RAW).
     Live(LiveArgs),
+    /// Replay a pcap/pcapng capture through a scenario's circuit in virtual
+    /// time: per flow (5-tuple), what it would deliver, drop and delay.
+    Replay(ReplayArgs),
     /// Measure the engine: packet-hops, simulated seconds and events per
     /// wall-second, and peak memory, on 1 thread and on N threads.
     Bench(BenchArgs),
@@ -326,6 +354,32 @@ fn live(args: LiveArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let cfg = scenario::load(&args.scenario)?;
+    if let Some(d) = args.duration {
+        anyhow::ensure!(d.as_nanos() > 0, "--duration must be longer than zero");
+    }
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("captures").join(format!("{}-replay", cfg.name)));
+    let opts = eremu::replay::ReplayOptions {
+        file: args.capture,
+        speed: args.speed,
+        duration: args.duration,
+        out: out.clone(),
+        capture: !args.no_capture,
+        max_flows: args.max_flows,
+    };
+    let report = eremu::replay::run(&cfg, &opts)?;
+    print_report(&cfg, &report, &out, &args.print);
+    let broken = report.conservation_errors();
+    anyhow::ensure!(
+        broken.is_empty(),
+        "internal error: packet conservation fails for flows {broken:?}"
+    );
+    Ok(())
+}
+
 fn print_report(
     cfg: &scenario::Config,
     report: &eremu::Report,
@@ -409,6 +463,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run(args),
         Some(Command::Bench(args)) => bench(args),
         Some(Command::Live(args)) => live(args),
+        Some(Command::Replay(args)) => replay(args),
         Some(Command::Baseline { scenarios, out }) => return baseline(&scenarios, &out),
         Some(Command::Check {
             scenarios,

@@ -1,3 +1,6 @@
 //! Replaying captured traffic: reading pcap and pcapng files as Ethernet II frames.
 
+mod drive;
 pub mod reader;
+
+pub use drive::{run, ReplayOptions, ReplayRunError, Speed, DRAIN};
