@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! main.rs (CLI) ──> check ──> run, observe, scenario
+//!    ├──────────> live, replay ──> ingress ──> engine, wire, observe
 //!    │
 //!    └──────────> run ──> engine ──> model ──> units
 //!                    │        │          └────> wire
@@ -26,6 +27,12 @@
 //!   `model::Tap`), `report.json`, the printed summary, and the views made of
 //!   them (SVG plots, `report.html`, HdrHistogram files).
 //! - [`check`]: regression checks: baselines, tolerances, `[[expect]]`, JUnit.
+//! - [`ingress`]: real frames into the model: the classifier (one flow per
+//!   5-tuple; ARP and neighbor discovery bridged; the rest counted by cause)
+//!   and the driver that live mode and replay share.
+//! - [`live`]: live mode: two interfaces (pnet), a wall clock driving the
+//!   engine. The only module that reads a clock for the model's time.
+//! - [`replay`]: the pcap/pcapng reader and `eremu replay`, in virtual time.
 
 pub mod bench;
 pub mod check;
