@@ -17,7 +17,8 @@
 //! synthesized Ethernet II header. Packets that cannot become an Ethernet II
 //! frame (shorter than their link header, raw IP that is neither IPv4 nor
 //! IPv6, SLL protocols that are no ethertype) are skipped and counted by
-//! [`CaptureReader::skipped`].
+//! [`CaptureReader::skipped`]. A trailing FCS, where the capture kept it,
+//! stays in the frame.
 //!
 //! Memory is bounded: a packet is at most [`MAX_PACKET`] bytes, a block
 //! that is read at most [`MAX_BLOCK`] bytes, a section at most
@@ -290,7 +291,7 @@ struct PcapFile {
 /// The file with the offset of the next byte to read.
 struct Input {
     path: PathBuf,
-    r: BufReader<Box<dyn Read>>,
+    r: BufReader<Box<dyn Read + Send>>,
     pos: u64,
     /// The record or block being read.
     buf: Vec<u8>,
@@ -367,13 +368,15 @@ impl CaptureReader {
         CaptureReader::from_reader(path, file)
     }
 
-    /// Reads a capture from `r`, named `name` in errors; reads its file
-    /// header (pcap) or first section header (pcapng) before returning.
+    /// Reads a capture from `r` (a file, a pipe, stdin, bytes in memory),
+    /// named `name` in errors; reads its file header (pcap) or first section
+    /// header (pcapng) before returning. The reader is `Send`, so it can be
+    /// moved to the thread that drains it.
     pub fn from_reader(
         name: impl Into<PathBuf>,
-        r: impl Read + 'static,
+        r: impl Read + Send + 'static,
     ) -> Result<CaptureReader, ReplayError> {
-        let r: Box<dyn Read> = Box::new(r);
+        let r: Box<dyn Read + Send> = Box::new(r);
         let input = Input {
             buf: Vec::new(),
             path: name.into(),
@@ -1363,6 +1366,13 @@ mod tests {
             e.to_string(),
             format!("t.cap: byte {at}: truncated block (header says 20 bytes, 18 left)")
         );
+    }
+
+    #[test]
+    fn the_reader_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<CaptureReader>();
+        send::<ReplayError>();
     }
 
     #[test]
