@@ -17,7 +17,8 @@
 //! synthesized Ethernet II header. Packets that cannot become an Ethernet II
 //! frame (shorter than their link header, raw IP that is neither IPv4 nor
 //! IPv6, SLL protocols that are no ethertype) are skipped and counted by
-//! [`CaptureReader::skipped`].
+//! [`CaptureReader::skipped`]. A trailing FCS, where the capture kept it,
+//! stays in the frame.
 //!
 //! Memory is bounded: a packet is at most [`MAX_PACKET`] bytes, a block
 //! that is read at most [`MAX_BLOCK`] bytes, a section at most
@@ -180,11 +181,8 @@ impl Link {
         // SLL headers carry a protocol in network order; values below
         // 0x0600 are Linux pseudo-protocols (802.2 LLC, ...), no ethertype.
         let sll = |proto: u16, addr_len: u8, addr: &[u8], payload: &[u8]| {
-            let src = if addr_len == 6 {
-                &addr[..6]
-            } else {
-                &SYNTH_SRC_MAC
-            };
+            let src = addr.get(..6).filter(|_| addr_len == 6);
+            let src = src.unwrap_or(&SYNTH_SRC_MAC);
             (proto >= 0x0600).then(|| synth(src, proto, payload))
         };
         match self {
@@ -218,30 +216,29 @@ struct Order {
 impl Order {
     fn u16(self, b: &[u8], at: usize) -> u16 {
         let v = b.get(at..at + 2).and_then(|s| s.try_into().ok());
-        v.map_or(0, |a| {
-            if self.big {
-                u16::from_be_bytes(a)
-            } else {
-                u16::from_le_bytes(a)
-            }
-        })
+        let v = v.map_or(0, u16::from_le_bytes);
+        if self.big {
+            v.swap_bytes()
+        } else {
+            v
+        }
     }
     fn u32(self, b: &[u8], at: usize) -> u32 {
         let v = b.get(at..at + 4).and_then(|s| s.try_into().ok());
-        v.map_or(0, |a| {
-            if self.big {
-                u32::from_be_bytes(a)
-            } else {
-                u32::from_le_bytes(a)
-            }
-        })
+        let v = v.map_or(0, u32::from_le_bytes);
+        if self.big {
+            v.swap_bytes()
+        } else {
+            v
+        }
     }
     fn u64(self, b: &[u8], at: usize) -> u64 {
-        let (hi, lo) = (self.u32(b, at) as u64, self.u32(b, at + 4) as u64);
+        let v = b.get(at..at + 8).and_then(|s| s.try_into().ok());
+        let v = v.map_or(0, u64::from_le_bytes);
         if self.big {
-            hi << 32 | lo
+            v.swap_bytes()
         } else {
-            lo << 32 | hi
+            v
         }
     }
 }
@@ -277,19 +274,27 @@ impl Interface {
 
 #[derive(Debug, Clone, Copy)]
 enum Format {
-    Pcap {
-        nanos: bool,
-        snaplen: u32,
-        link: Link,
-    },
+    Pcap(PcapFile),
     PcapNg,
+}
+
+/// What a pcap file header says.
+#[derive(Debug, Clone, Copy)]
+struct PcapFile {
+    /// Nanosecond (not microsecond) timestamps.
+    nanos: bool,
+    /// 0: no limit.
+    snaplen: u32,
+    link: Link,
 }
 
 /// The file with the offset of the next byte to read.
 struct Input {
     path: PathBuf,
-    r: BufReader<Box<dyn Read>>,
+    r: BufReader<Box<dyn Read + Send>>,
     pos: u64,
+    /// The record or block being read.
+    buf: Vec<u8>,
 }
 
 impl Input {
@@ -317,11 +322,11 @@ impl Input {
         Ok(n)
     }
 
-    /// Replaces `buf` by the next `n` bytes, fewer if the input ends first;
-    /// `buf` grows with what arrives, not with what a header claims.
-    fn read_into(&mut self, buf: &mut Vec<u8>, n: u64) -> Result<u64, ReplayError> {
-        buf.clear();
-        let got = (&mut self.r).take(n).read_to_end(buf);
+    /// Replaces `self.buf` by the next `n` bytes, fewer if the input ends
+    /// first; it grows with what arrives, not with what a header claims.
+    fn read_buf(&mut self, n: u64) -> Result<u64, ReplayError> {
+        self.buf.clear();
+        let got = (&mut self.r).take(n).read_to_end(&mut self.buf);
         let got = got.map_err(|e| self.io(e))? as u64;
         self.pos += got;
         Ok(got)
@@ -347,7 +352,6 @@ pub struct CaptureReader {
     interfaces: Vec<Interface>,
     /// Time of the last packet with a timestamp, for Simple Packet Blocks.
     last_ns: u64,
-    buf: Vec<u8>,
     skipped: u64,
     done: bool,
 }
@@ -364,14 +368,17 @@ impl CaptureReader {
         CaptureReader::from_reader(path, file)
     }
 
-    /// Reads a capture from `r`, named `name` in errors; reads its file
-    /// header (pcap) or first section header (pcapng) before returning.
+    /// Reads a capture from `r` (a file, a pipe, stdin, bytes in memory),
+    /// named `name` in errors; reads its file header (pcap) or first section
+    /// header (pcapng) before returning. The reader is `Send`, so it can be
+    /// moved to the thread that drains it.
     pub fn from_reader(
         name: impl Into<PathBuf>,
-        r: impl Read + 'static,
+        r: impl Read + Send + 'static,
     ) -> Result<CaptureReader, ReplayError> {
-        let r: Box<dyn Read> = Box::new(r);
+        let r: Box<dyn Read + Send> = Box::new(r);
         let input = Input {
+            buf: Vec::new(),
             path: name.into(),
             r: BufReader::new(r),
             pos: 0,
@@ -382,7 +389,6 @@ impl CaptureReader {
             order: Order { big: false },
             interfaces: Vec::new(),
             last_ns: 0,
-            buf: Vec::new(),
             skipped: 0,
             done: false,
         };
@@ -440,18 +446,19 @@ impl CaptureReader {
         let code = order.u32(&rest, 16) & 0xFFFF;
         let link = Link::from_code(code).ok_or_else(|| reader.unsupported(0, code))?;
         reader.order = order;
-        reader.format = Format::Pcap {
+        let snaplen = order.u32(&rest, 12);
+        reader.format = Format::Pcap(PcapFile {
             nanos,
-            snaplen: order.u32(&rest, 12),
+            snaplen,
             link,
-        };
+        });
         Ok(reader)
     }
 
     /// `"pcap"` or `"pcapng"`.
     pub fn format(&self) -> &'static str {
         match self.format {
-            Format::Pcap { .. } => "pcap",
+            Format::Pcap(_) => "pcap",
             Format::PcapNg => "pcapng",
         }
     }
@@ -485,6 +492,17 @@ impl CaptureReader {
         }
     }
 
+    fn truncated(&self, offset: u64, what: &'static str, said: u64, left: u64) -> ReplayError {
+        let path = self.input.path.clone();
+        ReplayError::Truncated {
+            path,
+            offset,
+            what,
+            said,
+            left,
+        }
+    }
+
     fn corrupt(&self, offset: u64, what: &'static str, detail: String) -> ReplayError {
         let path = self.input.path.clone();
         ReplayError::Corrupt {
@@ -508,21 +526,12 @@ impl CaptureReader {
     /// The next frame, `None` at the end of the file.
     fn read_next(&mut self) -> Result<Option<CapturedFrame>, ReplayError> {
         match self.format {
-            Format::Pcap {
-                nanos,
-                snaplen,
-                link,
-            } => self.next_pcap(nanos, snaplen, link),
+            Format::Pcap(file) => self.next_pcap(file),
             Format::PcapNg => self.next_pcapng(),
         }
     }
 
-    fn next_pcap(
-        &mut self,
-        nanos: bool,
-        snaplen: u32,
-        link: Link,
-    ) -> Result<Option<CapturedFrame>, ReplayError> {
+    fn next_pcap(&mut self, file: PcapFile) -> Result<Option<CapturedFrame>, ReplayError> {
         const WHAT: &str = "packet record";
         loop {
             let offset = self.input.pos;
@@ -536,26 +545,15 @@ impl CaptureReader {
                 _ => {}
             }
             let caplen = self.order.u32(&h, 8);
-            self.check_caplen(offset, WHAT, caplen, snaplen, "file's")?;
-            let mut buf = std::mem::take(&mut self.buf);
-            let got = self.input.read_into(&mut buf, caplen.into());
-            self.buf = buf;
-            let got = got?;
+            self.check_caplen(offset, WHAT, caplen, file.snaplen, "file's")?;
+            let got = self.input.read_buf(caplen.into())?;
             if got < caplen.into() {
-                let path = self.input.path.clone();
-                let (said, left) = (caplen.into(), got);
-                return Err(ReplayError::Truncated {
-                    path,
-                    offset,
-                    what: WHAT,
-                    said,
-                    left,
-                });
+                return Err(self.truncated(offset, WHAT, caplen.into(), got));
             }
-            let frac = u64::from(self.order.u32(&h, 4)) * if nanos { 1 } else { 1000 };
+            let frac = u64::from(self.order.u32(&h, 4)) * if file.nanos { 1 } else { 1000 };
             let time_ns = u64::from(self.order.u32(&h, 0)) * 1_000_000_000 + frac;
             let orig = self.order.u32(&h, 12);
-            if let Some(f) = self.frame(link, time_ns, orig, offset, None) {
+            if let Some(f) = self.frame(file.link, time_ns, orig, offset, None) {
                 return Ok(Some(f));
             }
         }
@@ -580,8 +578,8 @@ impl CaptureReader {
         Err(self.corrupt(offset, what, detail))
     }
 
-    /// Turns the packet in `self.buf[range]` (all of it if `None`) into a
-    /// frame, or counts it as skipped.
+    /// Turns the packet in the input's buffer (`range` of it, all if `None`)
+    /// into a frame, or counts it as skipped.
     fn frame(
         &mut self,
         link: Link,
@@ -591,8 +589,8 @@ impl CaptureReader {
         range: Option<std::ops::Range<usize>>,
     ) -> Option<CapturedFrame> {
         let data = match range {
-            Some(r) => self.buf.get(r).unwrap_or_default(),
-            None => &self.buf[..],
+            Some(r) => self.input.buf.get(r).unwrap_or_default(),
+            None => &self.input.buf[..],
         };
         let caplen = data.len() as i64;
         let Some((frame, grew)) = link.to_ethernet(data) else {
@@ -661,7 +659,10 @@ impl CaptureReader {
         let len = self.order.u32(&h, 4);
         // The magic was read already: the rest is 4 bytes shorter.
         self.read_block_from(offset, SHB, len, 28, 12)?;
-        let (major, minor) = (self.order.u16(&self.buf, 0), self.order.u16(&self.buf, 2));
+        let (major, minor) = (
+            self.order.u16(&self.input.buf, 0),
+            self.order.u16(&self.input.buf, 2),
+        );
         if major != 1 {
             let detail = format!("version {major}.{minor}; eremu reads version 1.x");
             return Err(self.corrupt(offset, block_name(SHB), detail));
@@ -670,7 +671,8 @@ impl CaptureReader {
     }
 
     /// Reads the rest of a block whose 8-byte header was read; leaves its
-    /// body (without the trailing length) in `self.buf` and returns its size.
+    /// body (then the trailing length) in the input's buffer and returns the
+    /// body's size.
     fn read_block(
         &mut self,
         offset: u64,
@@ -682,7 +684,7 @@ impl CaptureReader {
     }
 
     fn check_block_len(&self, offset: u64, ty: u32, len: u32, min: u32) -> Result<(), ReplayError> {
-        let detail = if len % 4 != 0 {
+        let detail = if !len.is_multiple_of(4) {
             format!("block length {len} is not a multiple of 4")
         } else if len < min {
             format!("block length {len} is less than the {min} bytes this block needs")
@@ -706,23 +708,13 @@ impl CaptureReader {
             let detail = format!("block length {len} exceeds eremu's limit of {MAX_BLOCK} bytes");
             return Err(self.corrupt(offset, block_name(ty), detail));
         }
-        let mut buf = std::mem::take(&mut self.buf);
-        let got = self.input.read_into(&mut buf, u64::from(len - read));
-        self.buf = buf;
-        let got = got?;
+        let got = self.input.read_buf(u64::from(len - read))?;
         if got < u64::from(len - read) {
-            let path = self.input.path.clone();
-            let (said, left) = (len.into(), got + u64::from(read));
-            return Err(ReplayError::Truncated {
-                path,
-                offset,
-                what: block_name(ty),
-                said,
-                left,
-            });
+            let left = got + u64::from(read);
+            return Err(self.truncated(offset, block_name(ty), len.into(), left));
         }
-        let body = self.buf.len() - 4;
-        self.check_trailer(offset, ty, len, self.order.u32(&self.buf, body))?;
+        let body = self.input.buf.len() - 4;
+        self.check_trailer(offset, ty, len, self.order.u32(&self.input.buf, body))?;
         Ok(body)
     }
 
@@ -751,25 +743,18 @@ impl CaptureReader {
             0
         };
         if n < 4 {
-            let path = self.input.path.clone();
-            let (said, left) = (len.into(), 8 + got + n as u64);
-            return Err(ReplayError::Truncated {
-                path,
-                offset,
-                what: block_name(ty),
-                said,
-                left,
-            });
+            let left = 8 + got + n as u64;
+            return Err(self.truncated(offset, block_name(ty), len.into(), left));
         }
         self.check_trailer(offset, ty, len, self.order.u32(&t, 0))
     }
 
     /// Declares the interface of the Interface Description Block whose body
-    /// is `self.buf[..body]`.
+    /// is the input's buffer up to `body`.
     fn add_interface(&mut self, offset: u64, body: usize) -> Result<(), ReplayError> {
         let what = block_name(IDB);
-        let o = self.order;
-        let code = u32::from(o.u16(&self.buf, 0));
+        let (o, b) = (self.order, &self.input.buf);
+        let code = u32::from(o.u16(b, 0));
         let link = Link::from_code(code).ok_or_else(|| self.unsupported(offset, code))?;
         if self.interfaces.len() >= MAX_INTERFACES {
             let detail = format!("more than {MAX_INTERFACES} interfaces in one section");
@@ -777,19 +762,19 @@ impl CaptureReader {
         }
         let mut iface = Interface {
             link,
-            snaplen: o.u32(&self.buf, 4),
+            snaplen: o.u32(b, 4),
             tsresol: 6,
             tsoffset: 0,
         };
         // Options: code (2), length (2), value padded to 4 bytes.
         let mut at = 8;
         while at + 4 <= body {
-            let (code, olen) = (o.u16(&self.buf, at), usize::from(o.u16(&self.buf, at + 2)));
+            let (code, olen) = (o.u16(b, at), usize::from(o.u16(b, at + 2)));
             if code == 0 {
                 break; // opt_endofopt
             }
             let left = body - at - 4;
-            let value = &self.buf[at + 4..at + 4 + olen.min(left)];
+            let value = &b[at + 4..at + 4 + olen.min(left)];
             let detail = match (code, olen) {
                 _ if olen > left => format!(
                     "option {code} at byte {} says {olen} bytes, {left} left in the block",
@@ -803,39 +788,30 @@ impl CaptureReader {
                     iface.tsoffset = o.u64(value, 0) as i64;
                     String::new()
                 }
-                (9, _) | (14, _) => {
-                    let name = if code == 9 {
-                        "if_tsresol"
-                    } else {
-                        "if_tsoffset"
-                    };
-                    format!(
-                        "{name} option has {olen} bytes, not {}",
-                        if code == 9 { 1 } else { 8 }
-                    )
-                }
+                (9, _) => format!("if_tsresol option has {olen} bytes, not 1"),
+                (14, _) => format!("if_tsoffset option has {olen} bytes, not 8"),
                 _ => String::new(),
             };
             if !detail.is_empty() {
                 return Err(self.corrupt(offset, what, detail));
             }
-            at += 4 + (olen + 3) / 4 * 4;
+            at += 4 + olen.next_multiple_of(4);
         }
         self.interfaces.push(iface);
         Ok(())
     }
 
     /// The frame of the Enhanced, Simple or obsolete Packet Block whose body
-    /// is `self.buf[..body]`.
+    /// is the input's buffer up to `body`.
     fn packet(
         &mut self,
         offset: u64,
         ty: u32,
         body: usize,
     ) -> Result<Option<CapturedFrame>, ReplayError> {
-        let (o, what) = (self.order, block_name(ty));
+        let (o, what, b) = (self.order, block_name(ty), &self.input.buf);
         let (id, ts, caplen, orig, start) = if ty == SPB {
-            let orig = o.u32(&self.buf, 0);
+            let orig = o.u32(b, 0);
             let cap = u64::from(orig).min(body as u64 - 4) as u32;
             // Captured length: original length cut to interface 0's snaplen.
             let snap = self.interfaces.first().map_or(0, |i| i.snaplen);
@@ -844,12 +820,12 @@ impl CaptureReader {
         } else {
             // EPB: interface id (4); PB: interface id (2), drops count (2).
             let id = if ty == EPB {
-                o.u32(&self.buf, 0)
+                o.u32(b, 0)
             } else {
-                o.u16(&self.buf, 0).into()
+                o.u16(b, 0).into()
             };
-            let ts = u64::from(o.u32(&self.buf, 4)) << 32 | u64::from(o.u32(&self.buf, 8));
-            (id, Some(ts), o.u32(&self.buf, 12), o.u32(&self.buf, 16), 20)
+            let ts = u64::from(o.u32(b, 4)) << 32 | u64::from(o.u32(b, 8));
+            (id, Some(ts), o.u32(b, 12), o.u32(b, 16), 20)
         };
         let Some(&iface) = self.interfaces.get(id as usize) else {
             let n = self.interfaces.len();
@@ -1390,6 +1366,55 @@ mod tests {
             e.to_string(),
             format!("t.cap: byte {at}: truncated block (header says 20 bytes, 18 left)")
         );
+    }
+
+    #[test]
+    fn the_reader_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<CaptureReader>();
+        send::<ReplayError>();
+    }
+
+    #[test]
+    fn timestamp_units() {
+        let ns = |tsresol, tsoffset, ts| {
+            let i = Interface {
+                link: Link::Ethernet,
+                snaplen: 0,
+                tsresol,
+                tsoffset,
+            };
+            i.time_ns(ts)
+        };
+        assert_eq!(ns(6, 0, 1_234_567), 1_234_567_000);
+        assert_eq!(ns(0, 0, 3), 3_000_000_000);
+        assert_eq!(ns(12, 0, 1_234_567), 1_234); // picoseconds, truncated
+        assert_eq!(ns(0x80 | 10, 0, 3 * 1024 + 512), 3_500_000_000); // 1/1024 s
+        assert_eq!(ns(0x80 | 30, 0, 1 << 30), 1_000_000_000);
+        assert_eq!(ns(100, 0, u64::MAX), 0);
+        assert_eq!(ns(0xFF, 0, u64::MAX), 0);
+        assert_eq!(ns(9, -2, 1_500_000_000), 0); // before the epoch
+        assert_eq!(ns(9, 1, 5), 1_000_000_005);
+        assert_eq!(ns(0, i64::MAX, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn read_errors_give_the_offset_reached() {
+        struct Failing(io::Cursor<Vec<u8>>);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 => Err(io::Error::other("device gone")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let file = pcap(false, false, 1, 0, &[(0, 0, ETH, 20)]);
+        let mut r = CaptureReader::from_reader("t.cap", Failing(io::Cursor::new(file))).unwrap();
+        assert!(r.next().unwrap().is_ok());
+        let e = r.next().unwrap().unwrap_err();
+        assert_eq!(e.to_string(), "t.cap: byte 60: device gone");
+        assert!(r.next().is_none());
     }
 
     /// Valid captures of every kind, for the fuzz-like test below.
