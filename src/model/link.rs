@@ -10,9 +10,10 @@
 
 use std::collections::VecDeque;
 
-use rand::Rng;
+use rand::RngCore;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use crate::model::jitter::Jitter;
 use crate::model::packet::Packet;
 use crate::units::{BitRate, ByteSize, SimDuration, SimTime, NS_PER_SEC};
 
@@ -43,7 +44,7 @@ pub struct Link {
     /// Bytes on the wire per packet beyond `wire_len` (preamble and gap).
     gap: u32,
     limit: ByteSize,
-    jitter: Option<(SimDuration, Xoshiro256PlusPlus)>,
+    jitter: Option<Jitter>,
     up: bool,
     fifo: VecDeque<InFlight>,
     /// How many packets at the front of `fifo` have started serializing.
@@ -76,11 +77,12 @@ impl Link {
         }
     }
 
-    /// Adds uniform jitter in `[-jitter, +jitter]` around the latency. Packets
-    /// are never reordered: one that would overtake waits for its predecessor.
-    pub fn with_jitter(mut self, jitter: SimDuration, rng: Xoshiro256PlusPlus) -> Self {
+    /// Adds jitter in `[-jitter, +jitter]` around the latency, varying with
+    /// the time a packet leaves ([`Jitter`]: close packets see close delays,
+    /// so they are never reordered; distant ones independent delays).
+    pub fn with_jitter(mut self, jitter: SimDuration, mut rng: Xoshiro256PlusPlus) -> Self {
         if jitter > SimDuration::ZERO {
-            self.jitter = Some((jitter, rng));
+            self.jitter = Some(Jitter::new(jitter, rng.next_u64()));
         }
         self
     }
@@ -127,11 +129,12 @@ impl Link {
         self.carry = total % rate;
         self.busy_until = tx_start + SimDuration(tx_ns);
         self.busy_ns += tx_ns;
-        let mut delay = self.latency;
-        if let Some((j, rng)) = &mut self.jitter {
-            let offset = rng.gen_range(0..=2 * j.as_nanos());
-            delay = SimDuration((delay.as_nanos() + offset).saturating_sub(j.as_nanos()));
-        }
+        let delay = match &self.jitter {
+            Some(j) => j.delay(self.latency, self.busy_until),
+            None => self.latency,
+        };
+        // FIFO: jitter keeps order by construction; a latency lowered by a
+        // scenario event could let a packet overtake, so it waits instead.
         let arrive = (self.busy_until + delay).max(self.last_arrival);
         self.last_arrival = arrive;
         pkt.enqueued = now;
@@ -366,8 +369,9 @@ mod tests {
             ByteSize(1 << 30),
         )
         .with_jitter(SimDuration::from_millis(5), rng);
-        // Sparse packets (one every 20 ms, more than the jitter's span) show the
-        // raw delay distribution; dense ones (every 100 us) must keep FIFO order.
+        // Sparse packets (one every 20 ms, beyond the jitter's 20 ms period)
+        // show the delay's whole range; dense ones (every 100 us) keep FIFO
+        // order.
         let mut spread = (u64::MAX, 0);
         for i in 0..10_000u64 {
             let now = SimTime(i * 20_000_000);

@@ -2,6 +2,7 @@
 //! `now`; the engine alone decides what time it is.
 
 pub mod gateway;
+pub mod jitter;
 pub mod link;
 pub mod network;
 pub mod packet;
