@@ -98,16 +98,28 @@ pub fn render(r: &Report) -> String {
             drops(&g.drops)
         );
     }
+    // Flow names of real traffic (5-tuples) are long: widen the column.
+    let w = r.flows.keys().map(|n| n.len()).max().unwrap_or(0).max(14);
     let _ = writeln!(s, "\nflows (one-way latency in ms: p50 p99 p99.9 max)");
     let _ = writeln!(
         s,
-        "  {:<14} {:>4} {:>14} {:>14} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}  drops",
-        "flow", "dir", "offered", "throughput", "sent", "received", "p50", "p99", "p99.9", "max"
+        "  {:<w$} {:>4} {:>14} {:>14} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}  drops",
+        "flow",
+        "dir",
+        "offered",
+        "throughput",
+        "sent",
+        "received",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        w = w
     );
     for (name, f) in &r.flows {
         let _ = writeln!(
             s,
-            "  {:<14} {:>4} {:>14} {:>14} {:>10} {:>10} {}  {}",
+            "  {:<w$} {:>4} {:>14} {:>14} {:>10} {:>10} {}  {}",
             name,
             f.direction,
             rate(f.offered_bps),
@@ -115,7 +127,8 @@ pub fn render(r: &Report) -> String {
             f.sent_packets,
             f.received_packets,
             lat(&f.latency_ns),
-            drops(&f.drops)
+            drops(&f.drops),
+            w = w
         );
     }
     let tcp: Vec<_> = r
@@ -127,7 +140,7 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(s, "\ntcp flows (RTT in ms)");
         let _ = writeln!(
             s,
-            "  {:<14} {:>14} {:>14} {:>12} {:>8} {:>9} {:>9} {:>12} {:>7}",
+            "  {:<w$} {:>14} {:>14} {:>12} {:>8} {:>9} {:>9} {:>12} {:>7}",
             "flow",
             "goodput",
             "bytes",
@@ -136,12 +149,13 @@ pub fn render(r: &Report) -> String {
             "rtt p50",
             "rtt p99",
             "transactions",
-            "stalls"
+            "stalls",
+            w = w
         );
         for (n, t) in tcp {
             let _ = writeln!(
                 s,
-                "  {:<14} {:>14} {:>14} {:>12} {:>8} {:>9} {:>9} {:>12} {:>7}",
+                "  {:<w$} {:>14} {:>14} {:>12} {:>8} {:>9} {:>9} {:>12} {:>7}",
                 n,
                 rate(t.goodput_bps),
                 t.bytes_transferred,
@@ -151,7 +165,8 @@ pub fn render(r: &Report) -> String {
                 ms(t.rtt_ns.p50),
                 ms(t.rtt_ns.p99),
                 t.transactions,
-                t.stalls.len()
+                t.stalls.len(),
+                w = w
             );
         }
     }
@@ -164,18 +179,24 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(s, "\noutages (no delivery while packets were lost)");
         let _ = writeln!(
             s,
-            "  {:<14} {:>12} {:>12} {:>12} {:>8}",
-            "flow", "from", "to", "length", "lost"
+            "  {:<w$} {:>12} {:>12} {:>12} {:>8}",
+            "flow",
+            "from",
+            "to",
+            "length",
+            "lost",
+            w = w
         );
         for (n, o) in outages {
             let _ = writeln!(
                 s,
-                "  {:<14} {:>12} {:>12} {:>12} {:>8}",
+                "  {:<w$} {:>12} {:>12} {:>12} {:>8}",
                 n,
                 SimDuration(o.start_ns).to_string(),
                 SimDuration(o.end_ns).to_string(),
                 SimDuration(o.end_ns - o.start_ns).to_string(),
-                o.lost_packets
+                o.lost_packets,
+                w = w
             );
         }
     }
