@@ -93,6 +93,51 @@ impl Namespaces {
                 "dev",
                 "az0",
             ],
+            // IPv6 too, so that neighbor discovery must cross eremu.
+            vec![
+                "ip",
+                "-n",
+                op,
+                "addr",
+                "add",
+                "fd00:1::10/64",
+                "dev",
+                "op0",
+                "nodad",
+            ],
+            vec![
+                "ip",
+                "-n",
+                az,
+                "addr",
+                "add",
+                "fd00:2::4/64",
+                "dev",
+                "az0",
+                "nodad",
+            ],
+            vec![
+                "ip",
+                "-n",
+                op,
+                "-6",
+                "route",
+                "add",
+                "fd00:2::/64",
+                "dev",
+                "op0",
+            ],
+            vec![
+                "ip",
+                "-n",
+                az,
+                "-6",
+                "route",
+                "add",
+                "fd00:1::/64",
+                "dev",
+                "az0",
+            ],
         ];
         for s in steps {
             sh(&s)?;
@@ -157,9 +202,9 @@ fn scenario(dir: &Path, name: &str, events: &str) -> PathBuf {
         r#"name = "{name}"
 duration = "30s"
 [onprem]
-prefixes = ["192.168.0.0/16"]
+prefixes = ["192.168.0.0/16", "fd00:1::/64"]
 [azure]
-prefixes = ["10.1.0.0/16"]
+prefixes = ["10.1.0.0/16", "fd00:2::/64"]
 [circuit]
 bandwidth = "200Mbps"
 port_speed = "10Gbps"
@@ -266,15 +311,36 @@ fn real_traffic_crosses_the_modeled_circuit() {
         median <= 5.0,
         "median RTT {median} ms is more than 1 ms above the modeled 4 ms: {text}"
     );
+    // IPv6: neighbor discovery crosses too, then the echo takes the circuit.
+    let ping6 = ns
+        .exec(
+            &ns.onprem,
+            &["ping", "-6", "-c", "3", "-i", "0.2", "fd00:2::4"],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        ping6.status.success(),
+        "ping -6 failed: {}{}{:?}",
+        String::from_utf8_lossy(&ping6.stdout),
+        String::from_utf8_lossy(&ping6.stderr),
+        sh(&["ip", "-n", &ns.onprem, "-6", "route"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+    );
     finish(eremu);
     let r = report(&out);
     let frames = &r["ingress"]["frames"];
     assert!(
+        frames["bridged-nd"].as_u64().unwrap_or(0) >= 2,
+        "ND crossed: {frames}"
+    );
+    assert!(
         frames["bridged-arp"].as_u64().unwrap_or(0) >= 2,
         "ARP crossed: {frames}"
     );
-    assert_eq!(r["links"]["primary"]["in"]["delivered_packets"], 10);
-    assert_eq!(r["links"]["primary"]["out"]["delivered_packets"], 10);
+    // Ten IPv4 and three IPv6 echoes each way.
+    assert_eq!(r["links"]["primary"]["in"]["delivered_packets"], 13);
+    assert_eq!(r["links"]["primary"]["out"]["delivered_packets"], 13);
 
     // 2. TCP through the 200 Mbps policer. The policer counts whole frames
     //    (IPv4 1500 + Ethernet 14 + 802.1Q 4 + FCS 4 = 1522 bytes) for 1448
