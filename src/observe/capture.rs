@@ -6,23 +6,26 @@
 //! plus virtual time; or, with `split = true`, one file per tap.
 //!
 //! The engine's side only records which packet a tap saw, when and where, in
-//! batches; a writer thread builds the frames ([`FrameBuilder`]) and writes
-//! them through a buffered writer. Files are written under a temporary name and
-//! renamed when complete.
+//! windows of virtual time; a writer thread merges the windows of every
+//! logical process, builds the frames ([`FrameBuilder`]) straight into one
+//! buffer per file as Enhanced Packet Blocks ([`pcapng`]) and writes each
+//! window's buffer with one call. Emptied windows go back to the engine, so a
+//! steady capture allocates nothing per packet on either side. Files are
+//! written under a temporary name and renamed when complete.
+
+#[path = "pcapng.rs"]
+pub mod pcapng;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
-use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::DataLink;
 
 use super::frames::{FrameBuilder, Shape};
@@ -68,14 +71,30 @@ pub fn link_tap(path: PathId) -> CaptureTap {
     }
 }
 
-/// One packet seen by one tap: a data packet (rebuilt by the writer), or the
-/// bytes of a control-plane frame.
+/// One packet seen by one tap: a data packet (rebuilt by the writer), or a
+/// frame with its own bytes, kept in its window's `raw` at `(offset, len)`.
+#[derive(Clone, Copy)]
 struct Seen {
     tap: CaptureTap,
     time: SimTime,
     shape: Shape,
     pkt: Packet,
-    raw: Option<Box<[u8]>>,
+    raw: Option<(u32, u32)>,
+}
+
+/// What one logical process's taps saw during a window of virtual time, in
+/// time order.
+#[derive(Default)]
+struct Window {
+    seen: Vec<Seen>,
+    /// Bytes of the frames that carry their own.
+    raw: Vec<u8>,
+}
+
+impl Window {
+    fn raw(&self, (offset, len): (u32, u32)) -> &[u8] {
+        &self.raw[offset as usize..(offset + len) as usize]
+    }
 }
 
 /// What a finished capture wrote.
@@ -95,8 +114,10 @@ pub struct CaptureSink {
     flows: Vec<bool>,
     directions: Vec<Direction>,
     window: Option<(SimTime, SimTime)>,
-    batch: Vec<Seen>,
-    tx: Option<Sender<Vec<Seen>>>,
+    batch: Window,
+    tx: Option<Sender<Window>>,
+    /// Windows the writer has emptied, to fill again.
+    spare: Receiver<Window>,
     frames: [u64; 6],
 }
 
@@ -111,13 +132,6 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> OutputError + '_ {
     move |source| OutputError::Io {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-fn pcap_err(path: &Path) -> impl Fn(pcap_file::PcapError) -> OutputError + '_ {
-    move |e| OutputError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
     }
 }
 
@@ -141,75 +155,127 @@ fn idb(tap: CaptureTap, snaplen: u32) -> InterfaceDescriptionBlock<'static> {
     }
 }
 
-/// Merges one window from every stream in `(time, stream)` order: each
-/// stream's window is already in time order, so this is a k-way merge, and
-/// the result is the same whatever thread produced each stream.
-fn merge_window(windows: Vec<Vec<Seen>>, out: &mut Vec<Seen>) {
-    out.clear();
-    let mut windows: Vec<_> = windows
-        .into_iter()
-        .map(|w| w.into_iter().peekable())
-        .collect();
-    loop {
-        let next = (0..windows.len())
-            .filter_map(|i| windows[i].peek().map(|s| (s.time, i)))
-            .min();
-        let Some((_, i)) = next else { break };
-        out.extend(windows[i].next());
+/// A capture file being written: its buffer holds the current window's blocks.
+struct Output {
+    file: File,
+    path: PathBuf,
+    buf: Vec<u8>,
+    /// Bytes written to the file, and how many of them the disk was asked
+    /// to write back.
+    written: u64,
+    flushed: u64,
+}
+
+/// Bytes written before the disk is asked to write them back.
+const WRITEBACK_CHUNK: u64 = 8 << 20;
+
+impl Output {
+    /// Writes the buffer's blocks to the file and empties it. Every
+    /// [`WRITEBACK_CHUNK`] bytes, asks the kernel to start writing them to
+    /// the disk, so that the disk works while the run goes on and the final
+    /// `fsync` waits only for the tail (without the hint, Linux writes a new
+    /// file back only after 30 s or under memory pressure).
+    fn write_window(&mut self) -> Result<(), OutputError> {
+        self.file.write_all(&self.buf).map_err(io_err(&self.path))?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        if self.written - self.flushed >= WRITEBACK_CHUNK {
+            start_writeback(&self.file, self.flushed, self.written - self.flushed);
+            self.flushed = self.written;
+        }
+        Ok(())
     }
 }
 
-/// The writer thread: takes one window from each stream in turn, merges them,
-/// builds each frame and appends it to its file.
+/// Starts writing `len` bytes of `file` from `offset` back to the disk
+/// without waiting; a hint only, so failures are ignored (`fsync` reports
+/// real errors).
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for as long as `file` is borrowed, and
+    // sync_file_range reads no memory of this process.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &File, _: u64, _: u64) {}
+
+/// The writer thread: takes one window from each stream in turn, merges them
+/// in `(time, stream)` order (each stream's window is already in time order,
+/// so the result is the same whatever thread produced each stream), builds
+/// each frame into its file's buffer and writes the buffers.
 fn write_all(
-    streams: Vec<Receiver<Vec<Seen>>>,
+    streams: Vec<Receiver<Window>>,
+    spare: Sender<Window>,
     mut builder: FrameBuilder,
-    mut writers: Vec<PcapNgWriter<BufWriter<File>>>,
+    mut outputs: Vec<Output>,
     iface: [(usize, u32); 6],
-    paths: Vec<PathBuf>,
 ) -> Result<(), OutputError> {
-    let mut frame = Vec::with_capacity(2048);
-    let mut merged = Vec::new();
+    let mut comments: BTreeMap<(Place, DropCause), String> = BTreeMap::new();
+    let mut windows: Vec<Window> = Vec::with_capacity(streams.len());
+    let mut next = vec![0usize; streams.len()];
     'windows: loop {
-        let mut windows = Vec::with_capacity(streams.len());
         for rx in &streams {
             match rx.recv() {
                 Ok(w) => windows.push(w),
                 Err(_) => break 'windows,
             }
         }
-        merge_window(windows, &mut merged);
-        for s in merged.drain(..) {
-            let original_len = match &s.raw {
-                Some(bytes) => builder.control(bytes, s.shape, s.pkt.esp_seq, &mut frame),
-                None => builder.build(&s.pkt, s.shape, &mut frame),
-            };
-            let mut options = vec![];
-            if let Shape::Drop(place, cause) = s.shape {
-                options.push(EnhancedPacketOption::Comment(
-                    format!("{}@{}", cause.as_str(), drop_place(place, cause)).into(),
-                ));
+        next.fill(0);
+        loop {
+            // k-way merge; k is the number of logical processes (1 or 2).
+            let mut pick: Option<(SimTime, usize)> = None;
+            for (i, w) in windows.iter().enumerate() {
+                if let Some(s) = w.seen.get(next[i]) {
+                    if pick.is_none_or(|(t, _)| s.time < t) {
+                        pick = Some((s.time, i));
+                    }
+                }
             }
+            let Some((_, i)) = pick else { break };
+            let w = &windows[i];
+            let s = w.seen[next[i]];
+            next[i] += 1;
             let (f, id) = iface[s.tap as usize];
-            let block = EnhancedPacketBlock {
-                interface_id: id,
-                timestamp: Duration::from_nanos(EPOCH_UNIX_SECS * 1_000_000_000 + s.time.0),
-                original_len,
-                data: frame.as_slice().into(),
-                options,
+            let buf = &mut outputs[f].buf;
+            let start = pcapng::begin(buf, id, EPOCH_UNIX_SECS * 1_000_000_000 + s.time.0);
+            let original_len = match s.raw {
+                Some(r) => builder.control(w.raw(r), s.shape, s.pkt.esp_seq, buf),
+                None => builder.append(&s.pkt, s.shape, buf),
             };
-            writers[f]
-                .write_pcapng_block(block)
-                .map_err(pcap_err(&paths[f]))?;
+            let comment = match s.shape {
+                Shape::Drop(place, cause) => Some(
+                    comments
+                        .entry((place, cause))
+                        .or_insert_with(|| {
+                            format!("{}@{}", cause.as_str(), drop_place(place, cause))
+                        })
+                        .as_str(),
+                ),
+                _ => None,
+            };
+            pcapng::end(buf, start, original_len, comment);
+        }
+        for o in &mut outputs {
+            o.write_window()?;
+        }
+        for mut w in windows.drain(..) {
+            w.seen.clear();
+            w.raw.clear();
+            // A full spare queue only means the engine has enough.
+            let _ = spare.try_send(w);
         }
     }
-    for (w, p) in writers.into_iter().zip(&paths) {
-        let file = w
-            .into_inner()
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .map_err(io_err(p))?;
-        file.sync_all().map_err(io_err(p))?;
+    for o in outputs {
+        o.file.sync_all().map_err(io_err(&o.path))?;
     }
     Ok(())
 }
@@ -249,26 +315,29 @@ impl CaptureWriter {
         // Interface ids: position within the tap's file.
         let mut iface = [(0usize, 0u32); 6];
         let mut files = Vec::new();
-        let mut writers = Vec::new();
+        let mut outputs = Vec::new();
         for (file_index, (name, taps)) in groups.into_iter().enumerate() {
             let tmp = dir.join(format!("{name}.partial"));
             let file = File::create(&tmp).map_err(io_err(&tmp))?;
-            let mut w = PcapNgWriter::new(BufWriter::with_capacity(1 << 20, file))
-                .map_err(pcap_err(&tmp))?;
             for (i, t) in taps.iter().enumerate() {
                 iface[*t as usize] = (file_index, i as u32);
-                w.write_pcapng_block(idb(*t, snaplen))
-                    .map_err(pcap_err(&tmp))?;
             }
-            writers.push(w);
+            let buf = pcapng::file_header(taps.iter().map(|t| idb(*t, snaplen)).collect());
+            outputs.push(Output {
+                file,
+                path: tmp.clone(),
+                buf,
+                written: 0,
+                flushed: 0,
+            });
             files.push((tmp, dir.join(name)));
         }
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..streams).map(|_| bounded(WINDOWS_AHEAD)).unzip();
-        let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
+        let (spare_tx, spare_rx) = bounded(streams * (WINDOWS_AHEAD + 2));
         let builder = FrameBuilder::new(cfg);
         let writer = std::thread::Builder::new()
             .name("eremu-capture".into())
-            .spawn(move || write_all(rxs, builder, writers, iface, paths))
+            .spawn(move || write_all(rxs, spare_tx, builder, outputs, iface))
             .map_err(io_err(dir))?;
         let sinks = txs
             .into_iter()
@@ -279,8 +348,9 @@ impl CaptureWriter {
                     .collect(),
                 directions: cfg.flows.iter().map(|f| f.direction).collect(),
                 window: c.window,
-                batch: Vec::new(),
+                batch: Window::default(),
                 tx: Some(tx),
+                spare: spare_rx.clone(),
                 frames: [0; 6],
             })
             .collect();
@@ -363,12 +433,12 @@ impl CaptureSink {
         pkt: &Packet,
         bytes: &[u8],
     ) {
-        self.record(time, tap, shape, pkt, || Some(bytes.into()));
+        self.record(time, tap, shape, pkt, Some(bytes));
     }
 
     #[inline]
     fn see(&mut self, time: SimTime, tap: CaptureTap, shape: Shape, pkt: &Packet) {
-        self.record(time, tap, shape, pkt, || None);
+        self.record(time, tap, shape, pkt, None);
     }
 
     /// Keeps an observation if the tap, the flow and the window want it.
@@ -379,7 +449,7 @@ impl CaptureSink {
         tap: CaptureTap,
         shape: Shape,
         pkt: &Packet,
-        raw: impl FnOnce() -> Option<Box<[u8]>>,
+        raw: Option<&[u8]>,
     ) {
         if !self.enabled[tap as usize]
             || !self.flows[pkt.flow as usize]
@@ -387,19 +457,37 @@ impl CaptureSink {
         {
             return;
         }
+        self.push(time, tap, shape, *pkt, raw);
+    }
+
+    fn push(
+        &mut self,
+        time: SimTime,
+        tap: CaptureTap,
+        shape: Shape,
+        pkt: Packet,
+        raw: Option<&[u8]>,
+    ) {
         self.frames[tap as usize] += 1;
-        self.batch.push(Seen {
+        let raw = raw.map(|bytes| {
+            let offset = self.batch.raw.len() as u32;
+            self.batch.raw.extend_from_slice(bytes);
+            (offset, bytes.len() as u32)
+        });
+        self.batch.seen.push(Seen {
             tap,
             time,
             shape,
-            pkt: *pkt,
-            raw: raw(),
+            pkt,
+            raw,
         });
     }
 
-    /// Ends a window of virtual time: hands what was seen to the writer.
+    /// Ends a window of virtual time: hands what was seen to the writer and
+    /// starts the next in a window the writer has emptied, if one is back.
     pub fn end_window(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
+        let next = self.spare.try_recv().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.batch, next);
         if let Some(tx) = &self.tx {
             if tx.send(batch).is_err() {
                 // The writer stopped on an error; `finish` reports it.
@@ -451,7 +539,6 @@ impl Tap for CaptureSink {
         if !self.enabled[tap as usize] || self.window.is_some_and(|(a, b)| now < a || now >= b) {
             return;
         }
-        self.frames[tap as usize] += 1;
         let pkt = Packet {
             flow: 0,
             seq: 0,
@@ -464,13 +551,7 @@ impl Tap for CaptureSink {
             frame: crate::model::packet::NO_FRAME,
             reverse: false,
         };
-        self.batch.push(Seen {
-            tap,
-            time: now,
-            shape,
-            pkt,
-            raw: Some(frame.into()),
-        });
+        self.push(now, tap, shape, pkt, Some(frame));
     }
 
     fn delivered(&mut self, now: SimTime, pkt: &Packet) {

@@ -1,6 +1,11 @@
 //! The bytes a capture tap sees: each observed packet rebuilt as the frame it
 //! is at that place (MACs of the devices around it, VLAN tags, the ESP tunnel).
 //! Runs on the capture writer's thread, so the engine never builds bytes.
+//! Plain frames are patched from a template per flow and place
+//! ([`Template`]); tunnel frames are built and encrypted one by one.
+
+#[path = "template.rs"]
+mod template;
 
 use std::net::IpAddr;
 
@@ -10,6 +15,7 @@ use crate::units::BitRate;
 use crate::wire::esp::{SecurityAssociation, NEXT_IPV4, NEXT_IPV6};
 use crate::wire::frame::{self, Mac, Tags, UdpSpec};
 use crate::wire::payload::Payload;
+pub use template::Template;
 
 /// MAC addresses of the modeled devices (locally administered).
 pub const MAC_CE: Mac = [0x02, 0xce, 0, 0, 0, 0x01];
@@ -59,8 +65,58 @@ pub struct FrameBuilder {
     /// Bytes kept per frame: all, a fixed number, or headers plus 64.
     snaplen: Option<u32>,
     headers_only: bool,
+    /// Per flow, its frame's template at each of its places, built when a
+    /// tap first sees the flow there.
+    templates: Vec<[Option<Template>; PLACES]>,
     inner: Vec<u8>,
     esp: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+/// Between which devices a flow's plain (not tunnelled) frame travels.
+#[derive(Debug, Clone, Copy)]
+enum Ends {
+    /// From its source host to the first router (CE or VNet gateway).
+    Sent,
+    /// From the last router to its destination host.
+    Delivered,
+    /// On a circuit link (primary or secondary), tagged.
+    Circuit(PathId, Direction),
+    /// From the source host to the CE, whichever the flow's direction.
+    HostToCe,
+    /// From the MSEE to the VNet gateway.
+    MseeToGateway,
+    /// From the source host to the VNet gateway.
+    HostToGateway,
+}
+
+/// Distinct [`Ends`] of a flow's plain frames (two of the link slots, the
+/// VPN's, are never used: its frames are tunnelled).
+const PLACES: usize = 11;
+
+impl Ends {
+    /// Index of the flow's template for these ends.
+    #[inline]
+    fn slot(self) -> usize {
+        match self {
+            Ends::Sent => 0,
+            Ends::Delivered => 1,
+            Ends::Circuit(path, d) => 2 + 2 * path as usize + d as usize,
+            Ends::HostToCe => 8,
+            Ends::MseeToGateway => 9,
+            Ends::HostToGateway => 10,
+        }
+    }
+}
+
+/// Bytes of a frame to keep, given the length of its headers: all, a fixed
+/// number, or headers plus 64 bytes of payload.
+fn keep(snaplen: Option<u32>, headers_only: bool, headers: usize) -> usize {
+    match (snaplen, headers_only) {
+        (Some(s), _) => s as usize,
+        (None, true) => headers + 64,
+        (None, false) => usize::MAX,
+    }
 }
 
 impl FrameBuilder {
@@ -108,17 +164,10 @@ impl FrameBuilder {
             },
             headers_only: cfg.capture.snaplen == Snaplen::Auto
                 && cfg.circuit.bandwidth > BitRate::from_gbps(1),
+            templates: cfg.flows.iter().map(|_| Default::default()).collect(),
             inner: Vec::with_capacity(2048),
             esp: Vec::with_capacity(2048),
-        }
-    }
-
-    /// Bytes of a frame to keep, given the length of its headers.
-    fn keep(&self, headers: usize) -> usize {
-        match (self.snaplen, self.headers_only) {
-            (Some(s), _) => s as usize,
-            (None, true) => headers + 64,
-            (None, false) => usize::MAX,
+            scratch: Vec::with_capacity(2048),
         }
     }
 
@@ -128,28 +177,6 @@ impl FrameBuilder {
             seq: pkt.seq,
             sent_ns: pkt.sent.0,
         }
-    }
-
-    /// An Ethernet frame around the flow's IP packet, written only as far as
-    /// it is kept; returns the frame's full length.
-    fn plain(&mut self, pkt: &Packet, src: Mac, dst: Mac, tags: Tags, out: &mut Vec<u8>) -> usize {
-        let spec = self.flows[pkt.flow as usize].0;
-        let ether_type = if spec.src.is_ipv4() {
-            etherparse::EtherType::IPV4
-        } else {
-            etherparse::EtherType::IPV6
-        };
-        frame::write_ethernet(src, dst, tags, ether_type, out);
-        let eth = out.len();
-        let keep = self.keep(eth + frame::ip_udp_headers(spec.src.is_ipv4()));
-        frame::write_udp_packet(
-            &spec,
-            pkt.ip_len as usize,
-            &Self::payload(pkt),
-            keep.saturating_sub(eth),
-            out,
-        );
-        (eth + pkt.ip_len as usize).max(60)
     }
 
     fn tunnel(&mut self, pkt: &Packet, dir: Direction, out: &mut Vec<u8>) -> usize {
@@ -196,22 +223,29 @@ impl FrameBuilder {
         frame::pad(out, 0);
         let full = out.len();
         let headers = 14 + 20 + if vpn.nat_t { 8 } else { 0 } + 16;
-        out.truncate(self.keep(headers));
+        out.truncate(keep(self.snaplen, self.headers_only, headers));
         full
     }
 
-    fn circuit(&mut self, pkt: &Packet, path: PathId, dir: Direction, out: &mut Vec<u8>) -> usize {
-        let msee = MAC_MSEE[path as usize];
-        let (src, dst) = if dir == Direction::In {
-            (MAC_CE, msee)
-        } else {
-            (msee, MAC_CE)
-        };
-        self.plain(pkt, src, dst, self.tags[path as usize], out)
+    /// Builds a frame with `build` into the scratch buffer, then appends it
+    /// to `out`: for the frames built whole and then cut.
+    fn in_scratch(
+        &mut self,
+        out: &mut Vec<u8>,
+        build: impl FnOnce(&mut Self, &mut Vec<u8>) -> u32,
+    ) -> u32 {
+        let mut f = std::mem::take(&mut self.scratch);
+        f.clear();
+        let full = build(self, &mut f);
+        out.extend_from_slice(&f);
+        self.scratch = f;
+        full
     }
 
-    /// Writes a control-plane frame (built untagged by the control plane)
-    /// into `out` with the VLAN tags of the circuit link it crossed.
+    /// Appends a control-plane frame (built untagged by the control plane)
+    /// to `out` with the VLAN tags of the circuit link it crossed, or inside
+    /// the tunnel; returns its original length. Only tunnel frames are cut
+    /// to the snap length.
     pub fn control(
         &mut self,
         untagged: &[u8],
@@ -219,78 +253,104 @@ impl FrameBuilder {
         esp_seq: u32,
         out: &mut Vec<u8>,
     ) -> u32 {
-        out.clear();
-        if let (Shape::Esp(dir), Some(inner)) = (shape, untagged.get(14..)) {
-            return self.tunnel_raw(inner, dir, esp_seq, out) as u32;
-        }
-        let tags = match shape {
-            Shape::Circuit(path, _) => self.tags[path as usize],
-            _ => Tags::Untagged,
-        };
-        let (Some(dst), Some(src), Some(et)) = (
-            untagged.get(0..6),
-            untagged.get(6..12),
-            untagged.get(12..14),
-        ) else {
-            out.extend_from_slice(untagged);
-            return out.len() as u32;
-        };
-        let ether_type = etherparse::EtherType(u16::from_be_bytes([et[0], et[1]]));
-        frame::write_ethernet(
-            src.try_into().expect("6 bytes"),
-            dst.try_into().expect("6 bytes"),
-            tags,
-            ether_type,
-            out,
-        );
-        out.extend_from_slice(&untagged[14..]);
-        frame::pad(out, 0);
-        out.len() as u32
+        self.in_scratch(out, |b, out| {
+            if let (Shape::Esp(dir), Some(inner)) = (shape, untagged.get(14..)) {
+                return b.tunnel_raw(inner, dir, esp_seq, out) as u32;
+            }
+            let tags = match shape {
+                Shape::Circuit(path, _) => b.tags[path as usize],
+                _ => Tags::Untagged,
+            };
+            let (Some(dst), Some(src), Some(et)) = (
+                untagged.get(0..6),
+                untagged.get(6..12),
+                untagged.get(12..14),
+            ) else {
+                out.extend_from_slice(untagged);
+                return out.len() as u32;
+            };
+            let ether_type = etherparse::EtherType(u16::from_be_bytes([et[0], et[1]]));
+            frame::write_ethernet(
+                src.try_into().expect("6 bytes"),
+                dst.try_into().expect("6 bytes"),
+                tags,
+                ether_type,
+                out,
+            );
+            out.extend_from_slice(&untagged[14..]);
+            frame::pad(out, 0);
+            out.len() as u32
+        })
     }
 
-    /// Writes the frame of `pkt` seen as `shape` into `out` (cleared first),
-    /// truncated to the snap length; returns the frame's original length.
-    pub fn build(&mut self, pkt: &Packet, shape: Shape, out: &mut Vec<u8>) -> u32 {
-        out.clear();
-        let (spec, dir) = self.flows[pkt.flow as usize];
-        let full = match shape {
-            Shape::Sent => {
-                let gw = if dir == Direction::In {
-                    MAC_CE
-                } else {
-                    MAC_AZURE_GW
-                };
-                self.plain(pkt, host_mac(spec.src), gw, Tags::Untagged, out)
-            }
-            Shape::Delivered => {
-                let gw = if dir == Direction::In {
-                    MAC_AZURE_GW
-                } else {
-                    MAC_CE
-                };
-                self.plain(pkt, gw, host_mac(spec.dst), Tags::Untagged, out)
-            }
-            Shape::Circuit(path, dir) => self.circuit(pkt, path, dir, out),
-            Shape::Esp(dir) => self.tunnel(pkt, dir, out),
+    /// Where a synthetic packet seen as `shape` is a plain Ethernet frame
+    /// (not inside the tunnel), between which devices.
+    #[inline]
+    fn plain_ends(shape: Shape) -> Option<Ends> {
+        Some(match shape {
+            Shape::Sent => Ends::Sent,
+            Shape::Delivered => Ends::Delivered,
+            Shape::Circuit(path, d) => Ends::Circuit(path, d),
+            Shape::Esp(_) => return None,
             Shape::Drop(place, cause) => match place {
-                Place::Link(PathId::Vpn, dir) if cause != DropCause::Mtu => {
-                    self.tunnel(pkt, dir, out)
-                }
-                Place::Link(PathId::Vpn, _) | Place::Router(Direction::In) => {
-                    self.plain(pkt, host_mac(spec.src), MAC_CE, Tags::Untagged, out)
-                }
-                Place::Link(path, dir) => self.circuit(pkt, path, dir, out),
-                Place::Gateway(Direction::In) => {
-                    self.plain(pkt, MAC_MSEE[0], MAC_AZURE_GW, Tags::Untagged, out)
-                }
+                Place::Link(PathId::Vpn, _) if cause != DropCause::Mtu => return None,
+                Place::Link(PathId::Vpn, _) | Place::Router(Direction::In) => Ends::HostToCe,
+                Place::Link(path, d) => Ends::Circuit(path, d),
+                Place::Gateway(Direction::In) => Ends::MseeToGateway,
                 Place::Gateway(Direction::Out) | Place::Router(Direction::Out) => {
-                    self.plain(pkt, host_mac(spec.src), MAC_AZURE_GW, Tags::Untagged, out)
+                    Ends::HostToGateway
                 }
             },
-        };
-        if out.len() < 60 && full == 60 {
-            frame::pad(out, 0);
+        })
+    }
+
+    /// The MACs and tags of a flow's frame between `ends`.
+    fn frame_ends(&self, flow: u32, ends: Ends) -> (Mac, Mac, Tags) {
+        let (spec, dir) = self.flows[flow as usize];
+        let u = Tags::Untagged;
+        let host = host_mac(spec.src);
+        match (ends, dir) {
+            (Ends::Sent, Direction::In) | (Ends::HostToCe, _) => (host, MAC_CE, u),
+            (Ends::Sent, Direction::Out) | (Ends::HostToGateway, _) => (host, MAC_AZURE_GW, u),
+            (Ends::Delivered, Direction::In) => (MAC_AZURE_GW, host_mac(spec.dst), u),
+            (Ends::Delivered, Direction::Out) => (MAC_CE, host_mac(spec.dst), u),
+            (Ends::Circuit(path, d), _) => {
+                let msee = MAC_MSEE[path as usize];
+                let tags = self.tags[path as usize];
+                match d {
+                    Direction::In => (MAC_CE, msee, tags),
+                    Direction::Out => (msee, MAC_CE, tags),
+                }
+            }
+            (Ends::MseeToGateway, _) => (MAC_MSEE[0], MAC_AZURE_GW, u),
         }
-        full as u32
+    }
+
+    /// Appends the frame of `pkt` seen as `shape` to `out`, truncated to the
+    /// snap length (and padded to 60 bytes when the whole frame is shorter);
+    /// returns the frame's original length.
+    pub fn append(&mut self, pkt: &Packet, shape: Shape, out: &mut Vec<u8>) -> u32 {
+        let Some(ends) = Self::plain_ends(shape) else {
+            let dir = match shape {
+                Shape::Esp(d) | Shape::Drop(Place::Link(_, d), _) => d,
+                _ => unreachable!("only tunnel shapes have no plain place"),
+            };
+            return self.in_scratch(out, |b, f| {
+                let full = b.tunnel(pkt, dir, f);
+                if f.len() < 60 && full == 60 {
+                    frame::pad(f, 0);
+                }
+                full as u32
+            });
+        };
+        let (flow, slot) = (pkt.flow as usize, ends.slot());
+        if self.templates[flow][slot].is_none() {
+            let (src, dst, tags) = self.frame_ends(pkt.flow, ends);
+            let t = Template::new(&self.flows[flow].0, src, dst, tags);
+            self.templates[flow][slot] = Some(t);
+        }
+        let t = self.templates[flow][slot].as_ref().expect("built above");
+        let keep = keep(self.snaplen, self.headers_only, t.headers());
+        t.append(pkt.ip_len, &Self::payload(pkt), keep, out) as u32
     }
 }
