@@ -196,3 +196,29 @@ fn bad_captures_are_refused_with_the_file_and_byte_offset_and_no_report() {
     ]);
     assert_eq!(out.status.code(), Some(2), "a bad --speed is a usage error");
 }
+
+#[test]
+fn real_frames_in_captures_are_cut_to_the_snap_length() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (capture, _, _) = original(tmp.path());
+    let cut = tmp.path().join("cut.toml");
+    std::fs::write(
+        &cut,
+        format!(
+            "name = \"cut\"\n{}",
+            CIRCUIT.replace("taps = [\"onprem-ce\"]", "snaplen = 128")
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("cut");
+    replay(&capture, &cut, &out, &[]);
+    let mut frames = 0;
+    for f in eremu::replay::reader::CaptureReader::open(&out.join("capture.pcapng")).unwrap() {
+        let f = f.unwrap();
+        // 1400-byte IP packets: 1414 bytes untagged, 1418 with the 802.1Q tag.
+        assert_eq!(f.frame.len(), 128);
+        assert!(f.orig_len == 1414 || f.orig_len == 1418, "{}", f.orig_len);
+        frames += 1;
+    }
+    assert!(frames > 5000, "{frames}");
+}

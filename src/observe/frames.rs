@@ -109,6 +109,25 @@ impl Ends {
     }
 }
 
+/// Where a real frame's transport payload starts (its whole length when it
+/// cannot be parsed: then nothing counts as payload).
+fn headers_len(frame: &[u8]) -> usize {
+    match etherparse::SlicedPacket::from_ethernet(frame) {
+        Ok(p) => {
+            let payload = match &p.transport {
+                Some(etherparse::TransportSlice::Tcp(t)) => t.payload(),
+                Some(etherparse::TransportSlice::Udp(u)) => u.payload(),
+                _ => match p.net.as_ref().and_then(|n| n.ip_payload_ref()) {
+                    Some(x) => x.payload,
+                    None => return frame.len(),
+                },
+            };
+            (payload.as_ptr() as usize).saturating_sub(frame.as_ptr() as usize)
+        }
+        Err(_) => frame.len(),
+    }
+}
+
 /// Bytes of a frame to keep, given the length of its headers: all, a fixed
 /// number, or headers plus 64 bytes of payload.
 fn keep(snaplen: Option<u32>, headers_only: bool, headers: usize) -> usize {
@@ -244,8 +263,7 @@ impl FrameBuilder {
 
     /// Appends a control-plane frame (built untagged by the control plane)
     /// to `out` with the VLAN tags of the circuit link it crossed, or inside
-    /// the tunnel; returns its original length. Only tunnel frames are cut
-    /// to the snap length.
+    /// the tunnel, cut to the snap length; returns its original length.
     pub fn control(
         &mut self,
         untagged: &[u8],
@@ -279,7 +297,9 @@ impl FrameBuilder {
             );
             out.extend_from_slice(&untagged[14..]);
             frame::pad(out, 0);
-            out.len() as u32
+            let full = out.len();
+            out.truncate(keep(b.snaplen, b.headers_only, headers_len(out)));
+            full as u32
         })
     }
 
