@@ -327,7 +327,7 @@ jitter = "1ms"
             let seeds = seeds();
             let mut t = SimTime::ZERO;
             for (kind, at, byte, len, gap) in picks {
-                t = t + SimDuration(gap);
+                t += SimDuration(gap);
                 let mut f = match seeds.get(kind) {
                     Some(s) => s.clone(),
                     None => vec![byte; len % 2000],
