@@ -18,12 +18,19 @@ const MINUTE: u64 = 60 * NS_PER_SEC;
 pub type DropCounts = [u64; DropCause::ALL.len()];
 
 /// A latency distribution: an HdrHistogram plus the exact min, max and sum.
+///
+/// `hist` is complete only after [`Latency::flush`] ([`Metrics::finish`]
+/// flushes every one).
 #[derive(Clone)]
 pub struct Latency {
     pub hist: Histogram<u64>,
     pub min: u64,
     pub max: u64,
     pub sum: u128,
+    /// A run of equal values not yet in `hist`: `(value, count)`. A constant
+    /// latency (an uncongested link) is the common case, and recording a run
+    /// at once gives the same histogram: the same values in the same order.
+    run: (u64, u64),
 }
 
 impl Latency {
@@ -35,22 +42,37 @@ impl Latency {
             min: u64::MAX,
             max: 0,
             sum: 0,
+            run: (0, 0),
         }
     }
 
     #[inline]
     pub fn record(&mut self, d: SimDuration) {
         let ns = d.as_nanos();
-        // `record` grows the histogram (auto-resize); values are capped at
-        // the documented maximum, so it cannot fail.
-        let _ = self.hist.record(ns.clamp(1, HIST_MAX_NS));
+        let v = ns.clamp(1, HIST_MAX_NS);
+        if v == self.run.0 {
+            self.run.1 += 1;
+        } else {
+            self.flush();
+            self.run = (v, 1);
+        }
         self.min = self.min.min(ns);
         self.max = self.max.max(ns);
         self.sum += ns as u128;
     }
 
+    /// Moves the pending run into `hist`.
+    pub fn flush(&mut self) {
+        if self.run.1 > 0 {
+            // `record_n` grows the histogram (auto-resize); values are capped
+            // at the documented maximum, so it cannot fail.
+            let _ = self.hist.record_n(self.run.0, self.run.1);
+            self.run.1 = 0;
+        }
+    }
+
     pub fn count(&self) -> u64 {
-        self.hist.len()
+        self.hist.len() + self.run.1
     }
 }
 
@@ -203,9 +225,16 @@ impl Metrics {
         self.flow_dirs.push(f.direction);
     }
 
-    /// Closes the books at the end of the run: a flow still losing packets at
-    /// `end` is in an outage that lasts until `end`.
+    /// Closes the books at the end of the run: completes the latency
+    /// histograms; a flow still losing packets at `end` is in an outage that
+    /// lasts until `end`.
     pub fn finish(&mut self, end: SimTime) {
+        for l in self.flows.iter_mut().map(|f| &mut f.latency) {
+            l.flush();
+        }
+        for l in self.links.iter_mut().map(|l| &mut l.latency) {
+            l.flush();
+        }
         let min = self.outage_min;
         for f in &mut self.flows {
             if f.lost_since_delivery > 0 && end.saturating_since(f.last_delivery) >= min {
