@@ -161,8 +161,11 @@ pub struct Metrics {
     pub gateway: [HopStats; 2],
     /// `no-route` drops at the CE (`[in]`) and on the Azure side (`[out]`).
     pub router_drops: [DropCounts; 2],
-    /// Every drop by where and why.
+    /// Every drop by where and why (complete after [`Metrics::finish`]).
     pub drop_sites: std::collections::BTreeMap<(Place, DropCause), u64>,
+    /// Drops at one site not yet in `drop_sites`: a run of drops at the same
+    /// place for the same cause (a policer at work) costs no map look-up.
+    drop_run: ((Place, DropCause), u64),
     pub timeline: Vec<TimelineEntry>,
     pub failovers: Vec<FailoverRecord>,
     /// Flow entries of failovers not yet converged (skips the per-packet
@@ -211,6 +214,7 @@ impl Metrics {
             gateway: Default::default(),
             router_drops: Default::default(),
             drop_sites: Default::default(),
+            drop_run: ((Place::Router(Direction::In), DropCause::NoRoute), 0),
             timeline: Vec::new(),
             failovers: Vec::new(),
             open_failovers: 0,
@@ -229,6 +233,7 @@ impl Metrics {
     /// histograms; a flow still losing packets at `end` is in an outage that
     /// lasts until `end`.
     pub fn finish(&mut self, end: SimTime) {
+        self.flush_drop_run();
         for l in self.flows.iter_mut().map(|f| &mut f.latency) {
             l.flush();
         }
@@ -283,6 +288,14 @@ impl Metrics {
             self.timeline.push(e);
         }
         self.timeline.extend(theirs);
+    }
+
+    fn flush_drop_run(&mut self) {
+        let (site, n) = self.drop_run;
+        if n > 0 {
+            *self.drop_sites.entry(site).or_insert(0) += n;
+            self.drop_run.1 = 0;
+        }
     }
 
     fn minute(now: SimTime, len: usize) -> usize {
@@ -391,7 +404,11 @@ impl Tap for Metrics {
                 }
             }
         }
-        *self.drop_sites.entry((place, cause)).or_insert(0) += 1;
+        if self.drop_run.0 != (place, cause) {
+            self.flush_drop_run();
+            self.drop_run.0 = (place, cause);
+        }
+        self.drop_run.1 += 1;
         match place {
             Place::Link(path, dir) => {
                 let l = &mut self.links[link_slot(path, dir)];
