@@ -14,6 +14,8 @@ use crate::units::{SimDuration, SimTime, NS_PER_SEC};
 const HIST_MAX_NS: u64 = 60 * NS_PER_SEC;
 const HIST_DIGITS: u8 = 4;
 const MINUTE: u64 = 60 * NS_PER_SEC;
+/// Slots of a [`Latency`]'s pending counts (a power of two).
+const PENDING_SLOTS: usize = 16;
 
 pub type DropCounts = [u64; DropCause::ALL.len()];
 
@@ -27,10 +29,12 @@ pub struct Latency {
     pub min: u64,
     pub max: u64,
     pub sum: u128,
-    /// A run of equal values not yet in `hist`: `(value, count)`. A constant
-    /// latency (an uncongested link) is the common case, and recording a run
-    /// at once gives the same histogram: the same values in the same order.
-    run: (u64, u64),
+    /// Counts not yet in `hist`: `(value, count)` slots, direct-mapped by
+    /// value. Latencies repeat (a constant one on an uncongested link, one
+    /// per frame size), so most records only count here. The histogram ends
+    /// the same whatever the order its values are recorded in (its size
+    /// follows the largest), so slots are moved into it in any order.
+    pending: [(u64, u64); PENDING_SLOTS],
 }
 
 impl Latency {
@@ -42,7 +46,7 @@ impl Latency {
             min: u64::MAX,
             max: 0,
             sum: 0,
-            run: (0, 0),
+            pending: [(0, 0); PENDING_SLOTS],
         }
     }
 
@@ -50,29 +54,38 @@ impl Latency {
     pub fn record(&mut self, d: SimDuration) {
         let ns = d.as_nanos();
         let v = ns.clamp(1, HIST_MAX_NS);
-        if v == self.run.0 {
-            self.run.1 += 1;
+        let slot = &mut self.pending[(v ^ v >> 8) as usize % PENDING_SLOTS];
+        if slot.0 == v {
+            slot.1 += 1;
         } else {
-            self.flush();
-            self.run = (v, 1);
+            if slot.1 > 0 {
+                Self::record_n(&mut self.hist, *slot);
+            }
+            *slot = (v, 1);
         }
         self.min = self.min.min(ns);
         self.max = self.max.max(ns);
         self.sum += ns as u128;
     }
 
-    /// Moves the pending run into `hist`.
+    fn record_n(hist: &mut Histogram<u64>, (v, n): (u64, u64)) {
+        // `record_n` grows the histogram (auto-resize); values are capped at
+        // the documented maximum, so it cannot fail.
+        let _ = hist.record_n(v, n);
+    }
+
+    /// Moves the pending counts into `hist`.
     pub fn flush(&mut self) {
-        if self.run.1 > 0 {
-            // `record_n` grows the histogram (auto-resize); values are capped
-            // at the documented maximum, so it cannot fail.
-            let _ = self.hist.record_n(self.run.0, self.run.1);
-            self.run.1 = 0;
+        for slot in &mut self.pending {
+            if slot.1 > 0 {
+                Self::record_n(&mut self.hist, *slot);
+                slot.1 = 0;
+            }
         }
     }
 
     pub fn count(&self) -> u64 {
-        self.hist.len() + self.run.1
+        self.hist.len() + self.pending.iter().map(|s| s.1).sum::<u64>()
     }
 }
 
@@ -484,5 +497,37 @@ impl Tap for Metrics {
         {
             rec.detected = Some(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_counts_give_the_same_histogram() {
+        // Values that repeat, collide in the slots and grow the histogram,
+        // against recording each at once.
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut l = Latency::new();
+        let mut h = Histogram::<u64>::new(HIST_DIGITS).unwrap();
+        for i in 0..50_000u64 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let ns = match i % 4 {
+                0 => 2_000_000 + rng % 3,
+                1 => rng % 100_000_000_000,
+                2 => 2_000_000 + 16 * (rng % 40),
+                _ => rng % 5_000,
+            };
+            l.record(SimDuration(ns));
+            h.record(ns.clamp(1, HIST_MAX_NS)).unwrap();
+        }
+        assert_eq!(l.count(), h.len());
+        l.flush();
+        assert_eq!(l.hist, h);
+        assert_eq!(l.hist.high(), h.high());
+        assert_eq!(l.hist.distinct_values(), h.distinct_values());
     }
 }

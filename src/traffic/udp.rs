@@ -30,6 +30,9 @@ pub struct UdpSource {
     /// `(size, quotient, remainder)`. Sizes repeat (always, for a fixed
     /// size), so the gap needs no division.
     gap_of: (u32, u64, u64),
+    /// The exponential distribution of Poisson gaps after a packet of the
+    /// last size sent (built as before, once per size).
+    exp_of: (u32, Exp<f64>),
 }
 
 /// Hash of the 5-tuple (UDP), stable across runs and platforms.
@@ -55,6 +58,7 @@ impl UdpSource {
             seq: 0,
             carry: 0,
             gap_of: (u32::MAX, 0, 0),
+            exp_of: (u32::MAX, Exp::new(1.0).expect("positive")),
         }
     }
 
@@ -98,9 +102,12 @@ impl UdpSource {
         let bits_ns = 8 * ip_len as u64 * NS_PER_SEC;
         let gap = match self.kind {
             FlowKind::Poisson => {
-                let mean = bits_ns as f64 / self.rate_bps as f64;
-                let exp = Exp::new(1.0 / mean).expect("rate is positive");
-                SimDuration(exp.sample(&mut self.rng).round() as u64)
+                if self.exp_of.0 != ip_len {
+                    let mean = bits_ns as f64 / self.rate_bps as f64;
+                    let exp = Exp::new(1.0 / mean).expect("rate is positive");
+                    self.exp_of = (ip_len, exp);
+                }
+                SimDuration(self.exp_of.1.sample(&mut self.rng).round() as u64)
             }
             FlowKind::Cbr
             | FlowKind::OnOff { .. }
