@@ -13,14 +13,14 @@
 //! which the model splits into logical processes for parallel execution.
 
 mod partition;
+mod queue;
 mod sources;
 
 pub use sources::Source;
 
 pub use partition::{processes, run_partitioned, Partitioning};
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use queue::{EventQueue, Key};
 
 use crate::model::{Network, Packet, Tap};
 use crate::observe::capture::CaptureSink;
@@ -34,8 +34,6 @@ const CLASS_EVENT: u8 = 0;
 const CLASS_CONTROL: u8 = 1;
 const CLASS_LINK: u8 = 2;
 const CLASS_SOURCE: u8 = 3;
-
-type Entry = Reverse<(SimTime, u8, u32)>;
 
 /// Work counters of one run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -58,7 +56,7 @@ pub struct Engine {
     /// The time each source's pending entry is for.
     source_scheduled: Vec<Option<SimTime>>,
     events: Vec<EventConfig>,
-    heap: BinaryHeap<Entry>,
+    heap: EventQueue,
     /// The time each link's pending entry is for, if it has one.
     link_scheduled: [Option<SimTime>; 6],
     /// The same for the control plane.
@@ -101,10 +99,10 @@ impl Engine {
             .collect();
         let mut source_of_flow = vec![None; cfg.flows.len()];
         let mut source_scheduled = vec![None; sources.len()];
-        let mut heap = BinaryHeap::with_capacity(sources.len() + cfg.events.len() + 8);
+        let mut heap = EventQueue::with_capacity(sources.len() + cfg.events.len() + 8);
         for (i, s) in sources.iter().enumerate() {
             if let Some(t) = s.next_deadline() {
-                heap.push(Reverse((t, CLASS_SOURCE, i as u32)));
+                heap.push(Key::new(t, CLASS_SOURCE, i as u32));
                 source_scheduled[i] = Some(t);
             }
             if let Some(id) = s.flow_id() {
@@ -112,7 +110,7 @@ impl Engine {
             }
         }
         for (i, e) in cfg.events.iter().enumerate() {
-            heap.push(Reverse((e.at, CLASS_EVENT, i as u32)));
+            heap.push(Key::new(e.at, CLASS_EVENT, i as u32));
         }
         let mut engine = Engine {
             now: SimTime::ZERO,
@@ -168,7 +166,7 @@ impl Engine {
             if let Some(d) = self.sources[i].next_deadline() {
                 if self.source_scheduled[i].is_none_or(|s| d < s) {
                     self.source_scheduled[i] = Some(d);
-                    self.heap.push(Reverse((d, CLASS_SOURCE, i as u32)));
+                    self.heap.push(Key::new(d, CLASS_SOURCE, i as u32));
                 }
             }
         }
@@ -227,7 +225,7 @@ impl Engine {
     /// When the engine next has something to do, if ever (entries
     /// superseded by earlier ones may make this early, never late).
     pub fn next_deadline(&self) -> Option<SimTime> {
-        self.heap.peek().map(|Reverse((t, _, _))| *t)
+        self.heap.peek().map(Key::time)
     }
 
     /// Ends the run at `end` instead of the scenario's end (a live run
@@ -245,7 +243,7 @@ impl Engine {
         if let Some(d) = self.network.control_deadline() {
             if self.control_scheduled.is_none_or(|s| d < s) {
                 self.control_scheduled = Some(d);
-                self.heap.push(Reverse((d, CLASS_CONTROL, 0)));
+                self.heap.push(Key::new(d, CLASS_CONTROL, 0));
             }
         }
     }
@@ -254,7 +252,7 @@ impl Engine {
         if let Some(d) = self.network.next_deadline(link) {
             if self.link_scheduled[link].is_none_or(|s| d < s) {
                 self.link_scheduled[link] = Some(d);
-                self.heap.push(Reverse((d, CLASS_LINK, link as u32)));
+                self.heap.push(Key::new(d, CLASS_LINK, link as u32));
             }
         }
     }
@@ -263,69 +261,37 @@ impl Engine {
     /// Returns true when the scenario's end has been reached.
     pub fn run_until(&mut self, until: SimTime) -> bool {
         let stop = until.min(self.end);
-        while let Some(&Reverse((t, class, index))) = self.heap.peek() {
+        while let Some(key) = self.heap.peek() {
+            let t = key.time();
             if t >= stop {
                 break;
             }
             self.now = t;
             self.counters.events += 1;
-            let index = index as usize;
+            let (class, index) = (key.class(), key.index() as usize);
             if class == CLASS_SOURCE {
                 if self.source_scheduled[index] != Some(t) {
                     self.heap.pop(); // superseded by an earlier deadline
                     continue;
                 }
-                // The hot path: a source's next entry replaces its current
-                // one in place (one sift instead of a pop and a push).
-                // Links that got a packet, scheduled once the source's entry
-                // is back in place.
-                let mut queued = [false; 6];
-                while let Some(pkt) =
-                    self.sources[index].poll_transmit(t, &mut self.observers.frames)
-                {
-                    self.counters.packets += 1;
-                    self.observers.sent(t, &pkt);
-                    if let Some(link) = self.network.handle_send(t, pkt, &mut self.observers) {
-                        self.counters.hops += 1;
-                        queued[link] = true;
-                    }
-                    if matches!(self.sources[index], Source::Udp(_)) {
-                        break;
-                    }
-                }
-                let next = self.sources[index].next_deadline();
-                self.source_scheduled[index] = next;
-                {
-                    let mut top = self.heap.peek_mut().expect("peeked");
-                    match next {
-                        Some(next) => *top = Reverse((next, CLASS_SOURCE, index as u32)),
-                        None => {
-                            std::collections::binary_heap::PeekMut::pop(top);
-                        }
-                    }
-                }
-                for (link, _) in queued.iter().enumerate().filter(|(_, q)| **q) {
-                    self.schedule_link(link);
-                }
-                self.deliver_tcp(t);
+                self.run_source(t, index);
                 continue;
             }
             if class == CLASS_LINK && self.link_scheduled[index] == Some(t) {
                 // Also hot: the link's next head replaces its entry in place.
-                while self.network.handle_arrival(t, index, &mut self.observers) {}
-                let next = self.network.next_deadline(index);
-                let deliveries = !self.observers.tcp_delivered.is_empty();
-                self.link_scheduled[index] = next;
-                {
-                    let mut top = self.heap.peek_mut().expect("peeked");
-                    match next {
-                        Some(d) => *top = Reverse((d, CLASS_LINK, index as u32)),
-                        None => {
-                            std::collections::binary_heap::PeekMut::pop(top);
-                        }
-                    }
+                // Every packet due now; looking at the head first spares a
+                // call that would find nothing.
+                let mut next = self.network.next_deadline(index);
+                while next.is_some_and(|d| d <= t) {
+                    self.network.handle_arrival(t, index, &mut self.observers);
+                    next = self.network.next_deadline(index);
                 }
-                if deliveries {
+                self.link_scheduled[index] = next;
+                match next {
+                    Some(d) => self.heap.replace_top(Key::new(d, CLASS_LINK, index as u32)),
+                    None => self.heap.pop(),
+                }
+                if !self.observers.tcp_delivered.is_empty() {
                     self.deliver_tcp(t);
                 }
                 continue;
@@ -359,6 +325,43 @@ impl Engine {
         } else {
             self.now = stop;
             false
+        }
+    }
+
+    /// The hot path: source `index`, whose entry is the queue's top, sends
+    /// what is due at `t`; its next entry replaces the current one in place
+    /// (one sift instead of a pop and a push).
+    #[inline]
+    fn run_source(&mut self, t: SimTime, index: usize) {
+        // Links that got a packet, scheduled once the source's entry is
+        // back in place.
+        let mut queued = [false; 6];
+        let udp = matches!(self.sources[index], Source::Udp(_));
+        while let Some(pkt) = self.sources[index].poll_transmit(t, &mut self.observers.frames) {
+            self.counters.packets += 1;
+            self.observers.sent(t, &pkt);
+            if let Some(link) = self.network.handle_send(t, pkt, &mut self.observers) {
+                self.counters.hops += 1;
+                queued[link] = true;
+            }
+            if udp {
+                // One packet per entry: the next is due later.
+                break;
+            }
+        }
+        let next = self.sources[index].next_deadline();
+        self.source_scheduled[index] = next;
+        match next {
+            Some(next) => self
+                .heap
+                .replace_top(Key::new(next, CLASS_SOURCE, index as u32)),
+            None => self.heap.pop(),
+        }
+        for (link, _) in queued.iter().enumerate().filter(|(_, q)| **q) {
+            self.schedule_link(link);
+        }
+        if !self.observers.tcp_delivered.is_empty() {
+            self.deliver_tcp(t);
         }
     }
 

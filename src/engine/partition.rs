@@ -8,11 +8,12 @@
 //! computes exactly what the whole model would, and the results are the same
 //! for any number of threads.
 //!
-//! Processes advance in windows of virtual time. Between windows they meet at
-//! a barrier and their capture observations are merged in `(time, process)`
-//! order by the writer, so captures are byte-identical for any thread count.
-//! Without capture there is nothing to merge in order; windows are then a
-//! hundredth of the run, so that progress can be reported.
+//! Processes advance in windows of virtual time. When capturing, they meet
+//! at a barrier between windows and their capture observations are merged in
+//! `(time, process)` order by the writer, so captures are byte-identical for
+//! any thread count. Without capture there is nothing to merge in order: the
+//! processes never wait for each other, and windows (a hundredth of the run)
+//! only pace progress reports.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
@@ -102,6 +103,50 @@ pub fn run_partitioned(
             }
             progress(until, sent.load(Ordering::Relaxed));
         }
+    } else if !capturing {
+        // Nothing to merge in order: each process runs to its end on its own
+        // thread, never waiting for the others; progress follows the
+        // slowest.
+        let reached: Vec<AtomicU64> = lps.iter().map(|_| AtomicU64::new(0)).collect();
+        let slowest = || {
+            SimTime(
+                reached
+                    .iter()
+                    .map(|r| r.load(Ordering::Acquire))
+                    .min()
+                    .unwrap_or(0),
+            )
+        };
+        let (first, rest) = lps.split_at_mut(1);
+        std::thread::scope(|scope| {
+            for (lp, r) in rest.iter_mut().zip(&reached[1..]) {
+                let run_window = &run_window;
+                scope.spawn(move || {
+                    for until in bounds() {
+                        run_window(lp, until);
+                        r.store(until.0, Ordering::Release);
+                    }
+                });
+            }
+            // One report per window boundary, once every process passed it.
+            let mut shown = bounds().peekable();
+            let mut report = |progress: &mut dyn FnMut(SimTime, u64)| {
+                let reached = slowest();
+                while let Some(until) = shown.next_if(|&b| b <= reached) {
+                    progress(until, sent.load(Ordering::Relaxed));
+                }
+            };
+            for until in bounds() {
+                run_window(&mut first[0], until);
+                reached[0].store(until.0, Ordering::Release);
+                report(progress);
+            }
+            while slowest() < end {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                report(progress);
+            }
+            report(progress);
+        });
     } else {
         let barrier = Barrier::new(lps.len());
         let (first, rest) = lps.split_at_mut(1);

@@ -56,6 +56,10 @@ pub struct Link {
     carry: u64,
     last_arrival: SimTime,
     busy_ns: u64,
+    /// `8 * (wire_len + gap) * 10^9` split by the rate, for the last frame
+    /// length: `(wire_len, quotient, remainder)`. Lengths repeat, so
+    /// serialization needs no division.
+    tx_of: (u32, u64, u64),
 }
 
 impl Link {
@@ -74,6 +78,7 @@ impl Link {
             carry: 0,
             last_arrival: SimTime::ZERO,
             busy_ns: 0,
+            tx_of: (u32::MAX, 0, 0),
         }
     }
 
@@ -121,12 +126,23 @@ impl Link {
         if tx_start > now && self.queued_bytes + pkt.wire_len as u64 > self.limit.bytes() {
             return Err(Refused::QueueFull);
         }
-        // u64 is enough: a 9 kB frame is 7.2e13 bit-ns, and carry < rate.
-        let bits = 8 * (pkt.wire_len + self.gap) as u64;
-        let total = bits * NS_PER_SEC + self.carry;
+        // (bits * 1e9 + carry) / rate from q and r of bits * 1e9 / rate:
+        // carry < rate and r < rate. u64 is enough: a 9 kB frame is 7.2e13
+        // bit-ns.
         let rate = self.rate.bps();
-        let tx_ns = total / rate;
-        self.carry = total % rate;
+        if self.tx_of.0 != pkt.wire_len {
+            let bits_ns = 8 * (pkt.wire_len + self.gap) as u64 * NS_PER_SEC;
+            self.tx_of = (pkt.wire_len, bits_ns / rate, bits_ns % rate);
+        }
+        let (_, q, r) = self.tx_of;
+        let rest = r + self.carry;
+        let tx_ns = if rest >= rate {
+            self.carry = rest - rate;
+            q + 1
+        } else {
+            self.carry = rest;
+            q
+        };
         self.busy_until = tx_start + SimDuration(tx_ns);
         self.busy_ns += tx_ns;
         let delay = match &self.jitter {
@@ -216,6 +232,7 @@ impl Link {
     pub fn set_rate(&mut self, rate: BitRate) {
         self.rate = rate;
         self.carry = 0;
+        self.tx_of = (u32::MAX, 0, 0);
     }
 
     /// Applies to packets accepted from now on (FIFO order is kept).
@@ -309,6 +326,29 @@ mod tests {
             last = l.handle_enqueue(SimTime::ZERO, pkt(1422)).unwrap();
         }
         assert_eq!(last, SimTime(11_536));
+    }
+
+    #[test]
+    fn serialization_is_the_exact_quotient_with_carry() {
+        // Back to back, frames of repeating and changing lengths end exactly
+        // at sum(bits) * 1e9 / rate, rounded down, also across a rate change.
+        let mut l = Link::new(
+            BitRate(9_999_999_967),
+            SimDuration::ZERO,
+            ETHERNET_GAP,
+            ByteSize(1 << 30),
+        );
+        let mut bits = 0u128;
+        for i in 0..1000u32 {
+            let len = [1422, 1422, 64, 1518, 1422][i as usize % 5];
+            bits += 8 * (len + ETHERNET_GAP) as u128;
+            let end = l.handle_enqueue(SimTime::ZERO, pkt(len)).unwrap();
+            assert_eq!(end.0 as u128, bits * 1_000_000_000 / 9_999_999_967);
+        }
+        let start = l.last_arrival();
+        l.set_rate(BitRate::from_gbps(1));
+        let end = l.handle_enqueue(SimTime::ZERO, pkt(1422)).unwrap();
+        assert_eq!(end, start + SimDuration(11_536));
     }
 
     #[test]

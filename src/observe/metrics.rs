@@ -14,16 +14,27 @@ use crate::units::{SimDuration, SimTime, NS_PER_SEC};
 const HIST_MAX_NS: u64 = 60 * NS_PER_SEC;
 const HIST_DIGITS: u8 = 4;
 const MINUTE: u64 = 60 * NS_PER_SEC;
+/// Slots of a [`Latency`]'s pending counts (a power of two).
+const PENDING_SLOTS: usize = 16;
 
 pub type DropCounts = [u64; DropCause::ALL.len()];
 
 /// A latency distribution: an HdrHistogram plus the exact min, max and sum.
+///
+/// `hist` is complete only after [`Latency::flush`] ([`Metrics::finish`]
+/// flushes every one).
 #[derive(Clone)]
 pub struct Latency {
     pub hist: Histogram<u64>,
     pub min: u64,
     pub max: u64,
     pub sum: u128,
+    /// Counts not yet in `hist`: `(value, count)` slots, direct-mapped by
+    /// value. Latencies repeat (a constant one on an uncongested link, one
+    /// per frame size), so most records only count here. The histogram ends
+    /// the same whatever the order its values are recorded in (its size
+    /// follows the largest), so slots are moved into it in any order.
+    pending: [(u64, u64); PENDING_SLOTS],
 }
 
 impl Latency {
@@ -35,22 +46,46 @@ impl Latency {
             min: u64::MAX,
             max: 0,
             sum: 0,
+            pending: [(0, 0); PENDING_SLOTS],
         }
     }
 
     #[inline]
     pub fn record(&mut self, d: SimDuration) {
         let ns = d.as_nanos();
-        // `record` grows the histogram (auto-resize); values are capped at
-        // the documented maximum, so it cannot fail.
-        let _ = self.hist.record(ns.clamp(1, HIST_MAX_NS));
+        let v = ns.clamp(1, HIST_MAX_NS);
+        let slot = &mut self.pending[(v ^ v >> 8) as usize % PENDING_SLOTS];
+        if slot.0 == v {
+            slot.1 += 1;
+        } else {
+            if slot.1 > 0 {
+                Self::record_n(&mut self.hist, *slot);
+            }
+            *slot = (v, 1);
+        }
         self.min = self.min.min(ns);
         self.max = self.max.max(ns);
         self.sum += ns as u128;
     }
 
+    fn record_n(hist: &mut Histogram<u64>, (v, n): (u64, u64)) {
+        // `record_n` grows the histogram (auto-resize); values are capped at
+        // the documented maximum, so it cannot fail.
+        let _ = hist.record_n(v, n);
+    }
+
+    /// Moves the pending counts into `hist`.
+    pub fn flush(&mut self) {
+        for slot in &mut self.pending {
+            if slot.1 > 0 {
+                Self::record_n(&mut self.hist, *slot);
+                slot.1 = 0;
+            }
+        }
+    }
+
     pub fn count(&self) -> u64 {
-        self.hist.len()
+        self.hist.len() + self.pending.iter().map(|s| s.1).sum::<u64>()
     }
 }
 
@@ -139,8 +174,11 @@ pub struct Metrics {
     pub gateway: [HopStats; 2],
     /// `no-route` drops at the CE (`[in]`) and on the Azure side (`[out]`).
     pub router_drops: [DropCounts; 2],
-    /// Every drop by where and why.
+    /// Every drop by where and why (complete after [`Metrics::finish`]).
     pub drop_sites: std::collections::BTreeMap<(Place, DropCause), u64>,
+    /// Drops at one site not yet in `drop_sites`: a run of drops at the same
+    /// place for the same cause (a policer at work) costs no map look-up.
+    drop_run: ((Place, DropCause), u64),
     pub timeline: Vec<TimelineEntry>,
     pub failovers: Vec<FailoverRecord>,
     /// Flow entries of failovers not yet converged (skips the per-packet
@@ -189,6 +227,7 @@ impl Metrics {
             gateway: Default::default(),
             router_drops: Default::default(),
             drop_sites: Default::default(),
+            drop_run: ((Place::Router(Direction::In), DropCause::NoRoute), 0),
             timeline: Vec::new(),
             failovers: Vec::new(),
             open_failovers: 0,
@@ -203,9 +242,17 @@ impl Metrics {
         self.flow_dirs.push(f.direction);
     }
 
-    /// Closes the books at the end of the run: a flow still losing packets at
-    /// `end` is in an outage that lasts until `end`.
+    /// Closes the books at the end of the run: completes the latency
+    /// histograms; a flow still losing packets at `end` is in an outage that
+    /// lasts until `end`.
     pub fn finish(&mut self, end: SimTime) {
+        self.flush_drop_run();
+        for l in self.flows.iter_mut().map(|f| &mut f.latency) {
+            l.flush();
+        }
+        for l in self.links.iter_mut().map(|l| &mut l.latency) {
+            l.flush();
+        }
         let min = self.outage_min;
         for f in &mut self.flows {
             if f.lost_since_delivery > 0 && end.saturating_since(f.last_delivery) >= min {
@@ -254,6 +301,14 @@ impl Metrics {
             self.timeline.push(e);
         }
         self.timeline.extend(theirs);
+    }
+
+    fn flush_drop_run(&mut self) {
+        let (site, n) = self.drop_run;
+        if n > 0 {
+            *self.drop_sites.entry(site).or_insert(0) += n;
+            self.drop_run.1 = 0;
+        }
     }
 
     fn minute(now: SimTime, len: usize) -> usize {
@@ -362,7 +417,11 @@ impl Tap for Metrics {
                 }
             }
         }
-        *self.drop_sites.entry((place, cause)).or_insert(0) += 1;
+        if self.drop_run.0 != (place, cause) {
+            self.flush_drop_run();
+            self.drop_run.0 = (place, cause);
+        }
+        self.drop_run.1 += 1;
         match place {
             Place::Link(path, dir) => {
                 let l = &mut self.links[link_slot(path, dir)];
@@ -438,5 +497,37 @@ impl Tap for Metrics {
         {
             rec.detected = Some(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_counts_give_the_same_histogram() {
+        // Values that repeat, collide in the slots and grow the histogram,
+        // against recording each at once.
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut l = Latency::new();
+        let mut h = Histogram::<u64>::new(HIST_DIGITS).unwrap();
+        for i in 0..50_000u64 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let ns = match i % 4 {
+                0 => 2_000_000 + rng % 3,
+                1 => rng % 100_000_000_000,
+                2 => 2_000_000 + 16 * (rng % 40),
+                _ => rng % 5_000,
+            };
+            l.record(SimDuration(ns));
+            h.record(ns.clamp(1, HIST_MAX_NS)).unwrap();
+        }
+        assert_eq!(l.count(), h.len());
+        l.flush();
+        assert_eq!(l.hist, h);
+        assert_eq!(l.hist.high(), h.high());
+        assert_eq!(l.hist.distinct_values(), h.distinct_values());
     }
 }

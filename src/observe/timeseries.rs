@@ -10,8 +10,8 @@
 //!
 //! Per-interval latency distributions of flows (for the percentile plot and
 //! the `.hlog` interval logs) are HdrHistograms with 2 significant digits
-//! (values within 1 %), one live histogram per flow, stored sparsely when its
-//! interval ends: one `(interval, value, count)` entry per non-empty bucket, so
+//! (values within 1 %), kept sparsely per flow: one `(interval, value, count)`
+//! entry per non-empty bucket, so
 //! at most 128 entries per doubling of the latency range seen in the interval,
 //! and never more than the packets delivered in it.
 //!
@@ -65,42 +65,94 @@ impl Cell {
 }
 
 /// A flow's per-interval latency distributions.
+///
+/// The live interval is kept sparsely, as the counts of the histogram
+/// buckets it touched (keyed by each bucket's highest equivalent value, what
+/// a recorded-values iteration of the histogram reports), so that ending an
+/// interval costs the buckets used, not a scan and a reset of the whole
+/// histogram.
 #[derive(Clone)]
 struct FlowLatency {
-    live: Histogram<u64>,
+    /// Only its bucket layout is used: it records nothing.
+    shape: Histogram<u64>,
+    /// The largest value it has a bucket for (a little above its `high`).
+    top: u64,
     live_interval: u32,
+    /// `(highest equivalent value, count)`, sorted by value.
+    live: Vec<(u64, u64)>,
+    /// The last value recorded and its position in `live`: consecutive
+    /// packets usually have the same latency.
+    last: (u64, usize),
     /// `(interval, highest equivalent value, count)`, sorted.
     stored: Vec<(u32, u64, u64)>,
 }
 
 impl FlowLatency {
     fn new() -> Self {
+        let shape =
+            Histogram::new_with_max(LAT_MAX_NS, LAT_DIGITS).expect("valid histogram bounds");
+        // Binary search of the last value with a bucket: `record` fails
+        // exactly above it.
+        let mut scratch = shape.clone();
+        let (mut lo, mut hi) = (shape.high(), u64::MAX);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if scratch.record(mid).is_ok() {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
         FlowLatency {
-            live: Histogram::new_with_max(LAT_MAX_NS, LAT_DIGITS).expect("valid histogram bounds"),
+            top: lo,
+            shape,
             live_interval: 0,
+            live: Vec::new(),
+            last: (u64::MAX, 0),
             stored: Vec::new(),
         }
     }
 
     fn flush(&mut self) {
-        if self.live.is_empty() {
-            return;
-        }
         let k = self.live_interval;
-        self.stored.extend(
-            self.live
-                .iter_recorded()
-                .map(|v| (k, v.value_iterated_to(), v.count_at_value())),
-        );
-        self.live.reset();
+        self.stored
+            .extend(self.live.drain(..).map(|(v, n)| (k, v, n)));
+        self.last = (u64::MAX, 0);
     }
 
+    #[inline]
     fn record(&mut self, k: u32, ns: u64) {
         if k != self.live_interval {
             self.flush();
             self.live_interval = k;
         }
-        self.live.saturating_record(ns);
+        if ns == self.last.0 {
+            self.live[self.last.1].1 += 1;
+            return;
+        }
+        self.record_new(ns);
+    }
+
+    fn record_new(&mut self, ns: u64) {
+        // As `saturating_record` would: a value without a bucket is counted
+        // as `high` (latencies are at least 0, which has one).
+        let v = if ns <= self.top {
+            ns
+        } else {
+            self.shape.high()
+        };
+        let key = self.shape.highest_equivalent(v);
+        let i = match self.live.binary_search_by_key(&key, |&(v, _)| v) {
+            Ok(i) => {
+                self.live[i].1 += 1;
+                i
+            }
+            Err(i) => {
+                self.live.insert(i, (key, 1));
+                i
+            }
+        };
+        self.last = (ns, i);
     }
 }
 
@@ -435,6 +487,44 @@ mod tests {
         let mut e = Engine::new(cfg, None, None);
         e.advance(crate::units::SimTime::ZERO + cfg.duration);
         e.finish().timeseries
+    }
+
+    #[test]
+    fn sparse_intervals_match_a_histogram() {
+        // What a real 2-digit histogram per interval would store, for values
+        // that repeat, vary, are zero or lie above every bucket.
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut values = vec![];
+        for k in 0..5u32 {
+            for i in 0..2_000u64 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let v = match i % 5 {
+                    0 | 1 => 2_000_000,
+                    2 => rng % 10_000_000,
+                    3 => rng >> (rng % 64),
+                    _ => [0, LAT_MAX_NS, LAT_MAX_NS + 1, u64::MAX][(rng % 4) as usize],
+                };
+                values.push((k, v));
+            }
+        }
+        let mut sparse = FlowLatency::new();
+        let mut expected = vec![];
+        let mut h = Histogram::<u64>::new_with_max(LAT_MAX_NS, LAT_DIGITS).unwrap();
+        for (i, &(k, v)) in values.iter().enumerate() {
+            sparse.record(k, v);
+            h.saturating_record(v);
+            if values.get(i + 1).is_none_or(|n| n.0 != k) {
+                expected.extend(
+                    h.iter_recorded()
+                        .map(|x| (k, x.value_iterated_to(), x.count_at_value())),
+                );
+                h.reset();
+            }
+        }
+        sparse.flush();
+        assert_eq!(sparse.stored, expected);
     }
 
     #[test]

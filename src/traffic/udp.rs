@@ -26,6 +26,13 @@ pub struct UdpSource {
     next: Option<SimTime>,
     seq: u64,
     carry: u64,
+    /// `8 * size * 10^9` split by the rate, for the last size sent:
+    /// `(size, quotient, remainder)`. Sizes repeat (always, for a fixed
+    /// size), so the gap needs no division.
+    gap_of: (u32, u64, u64),
+    /// The exponential distribution of Poisson gaps after a packet of the
+    /// last size sent (built as before, once per size).
+    exp_of: (u32, Exp<f64>),
 }
 
 /// Hash of the 5-tuple (UDP), stable across runs and platforms.
@@ -50,6 +57,8 @@ impl UdpSource {
             next: Some(f.start),
             seq: 0,
             carry: 0,
+            gap_of: (u32::MAX, 0, 0),
+            exp_of: (u32::MAX, Exp::new(1.0).expect("positive")),
         }
     }
 
@@ -93,17 +102,31 @@ impl UdpSource {
         let bits_ns = 8 * ip_len as u64 * NS_PER_SEC;
         let gap = match self.kind {
             FlowKind::Poisson => {
-                let mean = bits_ns as f64 / self.rate_bps as f64;
-                let exp = Exp::new(1.0 / mean).expect("rate is positive");
-                SimDuration(exp.sample(&mut self.rng).round() as u64)
+                if self.exp_of.0 != ip_len {
+                    let mean = bits_ns as f64 / self.rate_bps as f64;
+                    let exp = Exp::new(1.0 / mean).expect("rate is positive");
+                    self.exp_of = (ip_len, exp);
+                }
+                SimDuration(self.exp_of.1.sample(&mut self.rng).round() as u64)
             }
             FlowKind::Cbr
             | FlowKind::OnOff { .. }
             | FlowKind::Tcp(_)
             | FlowKind::External { .. } => {
-                let total = bits_ns + self.carry;
-                self.carry = total % self.rate_bps;
-                SimDuration(total / self.rate_bps)
+                // (bits_ns + carry) / rate, with q and r of bits_ns / rate:
+                // carry < rate and r < rate, so r + carry < 2 * rate.
+                if self.gap_of.0 != ip_len {
+                    self.gap_of = (ip_len, bits_ns / self.rate_bps, bits_ns % self.rate_bps);
+                }
+                let (_, q, r) = self.gap_of;
+                let rest = r + self.carry;
+                if rest >= self.rate_bps {
+                    self.carry = rest - self.rate_bps;
+                    SimDuration(q + 1)
+                } else {
+                    self.carry = rest;
+                    SimDuration(q)
+                }
             }
         };
         let mut next = now + gap;
@@ -167,6 +190,30 @@ mod tests {
         );
         let mut s = UdpSource::new(0, &f, Xoshiro256PlusPlus::seed_from_u64(1));
         assert_eq!(run(&mut s).0, 53_572);
+    }
+
+    #[test]
+    fn gaps_are_exact_quotients_with_carry() {
+        // The gap after each packet is (8 * size * 1e9 + carry) / rate
+        // exactly, for sizes that repeat, change, and rates that divide
+        // evenly or not.
+        for (rate, size) in [
+            (BitRate::from_mbps(600), SizeDist::Fixed(1400)),
+            (BitRate::from_gbps(1), SizeDist::Imix),
+            (BitRate(999_999_937), SizeDist::Uniform(64, 1500)),
+            (BitRate::from_gbps(100), SizeDist::Fixed(1500)),
+        ] {
+            let f = flow(FlowKind::Cbr, rate, size);
+            let mut s = UdpSource::new(0, &f, Xoshiro256PlusPlus::seed_from_u64(5));
+            let (mut carry, mut expected) = (0u64, 0u64);
+            while let Some(t) = s.next_deadline() {
+                assert_eq!(t.0, expected);
+                let p = s.poll_transmit(t).unwrap();
+                let total = 8 * p.ip_len as u64 * NS_PER_SEC + carry;
+                expected += total / rate.bps();
+                carry = total % rate.bps();
+            }
+        }
     }
 
     #[test]
