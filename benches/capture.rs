@@ -9,8 +9,8 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use eremu::bench::CaptureMode;
 use eremu::model::{Packet, Place};
-use eremu::observe::capture::pcapng;
 use eremu::observe::frames::{FrameBuilder, Shape};
+use eremu::observe::pcapng;
 use eremu::scenario::{Config, Direction, PathId};
 use eremu::units::{SimDuration, SimTime};
 

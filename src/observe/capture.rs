@@ -13,8 +13,7 @@
 //! steady capture allocates nothing per packet on either side. Files are
 //! written under a temporary name and renamed when complete.
 
-#[path = "pcapng.rs"]
-pub mod pcapng;
+use super::pcapng;
 
 use std::collections::BTreeMap;
 use std::fs::File;

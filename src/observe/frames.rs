@@ -4,8 +4,7 @@
 //! Plain frames are patched from a template per flow and place
 //! ([`Template`]); tunnel frames are built and encrypted one by one.
 
-#[path = "template.rs"]
-mod template;
+use super::template;
 
 use std::net::IpAddr;
 

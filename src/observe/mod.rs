@@ -7,10 +7,12 @@ pub mod frames;
 pub mod hdr;
 pub mod html;
 pub mod metrics;
+pub mod pcapng;
 pub mod plots;
 pub mod report;
 pub mod summary;
 pub mod tables;
+mod template;
 pub mod timeseries;
 
 pub use report::Report;
