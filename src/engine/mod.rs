@@ -231,7 +231,11 @@ impl Engine {
     /// Ends the run at `end` instead of the scenario's end (a live run
     /// stopped early), if that is earlier.
     pub fn truncate_end(&mut self, end: SimTime) {
-        self.end = self.end.min(end.max(self.now));
+        if end.max(self.now) < self.end {
+            self.end = end.max(self.now);
+            self.observers.metrics.truncate(self.end);
+            self.observers.timeseries.truncate(self.end.0);
+        }
     }
 
     /// The scenario's end.

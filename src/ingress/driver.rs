@@ -312,6 +312,39 @@ jitter = "1ms"
         out
     }
 
+    #[test]
+    fn a_run_stopped_early_ends_its_books_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = cfg();
+        cfg.set_duration(SimDuration(150_000_000_000));
+        let mut d = Driver::start(&cfg, dir.path(), false, 8).unwrap();
+        for (i, f) in seeds().into_iter().enumerate() {
+            let _ = d.frame(SimTime(i as u64 * 1_000_000), Some(Side::Onprem), f);
+        }
+        // Stopped (Ctrl-C) 1.5 s into a 150 s scenario.
+        let r = d
+            .finish(SimTime(1_500_000_000), "live", "test".into(), None)
+            .unwrap();
+        assert_eq!(r.duration_ns, 1_500_000_000);
+        // One Azure Monitor minute, not three; 150 rows of 10 ms, not 15,000.
+        let minutes = r
+            .azure_monitor
+            .BitsInPerSecond
+            .values()
+            .next()
+            .unwrap()
+            .len();
+        assert_eq!(minutes, 1);
+        let csv = std::fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
+        let times: Vec<u64> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(times.iter().max(), Some(&1_490_000_000));
+        assert!(r.conservation_errors().is_empty());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 

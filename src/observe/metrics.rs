@@ -242,6 +242,16 @@ impl Metrics {
         self.flow_dirs.push(f.direction);
     }
 
+    /// Ends the books at `end`, before the scenario's end (a live run
+    /// stopped early): per-minute counters past it go.
+    pub fn truncate(&mut self, end: SimTime) {
+        let minutes = (end.0.div_ceil(MINUTE) as usize).max(1);
+        for l in &mut self.links {
+            l.policed_bits.truncate(minutes);
+            l.dropped_bits.truncate(minutes);
+        }
+    }
+
     /// Closes the books at the end of the run: completes the latency
     /// histograms; a flow still losing packets at `end` is in an outage that
     /// lasts until `end`.

@@ -257,6 +257,17 @@ impl TimeSeries {
     }
 
     /// Stores the last live latency histograms; call once at the end.
+    /// Ends the series at `end_ns`, before the scenario's end (a live run
+    /// stopped early): intervals past it go.
+    pub fn truncate(&mut self, end_ns: u64) {
+        let intervals = (end_ns.div_ceil(self.interval_ns).max(1) as usize).min(self.intervals);
+        for series in self.links.iter_mut().chain(self.flows.iter_mut()) {
+            series.truncate(intervals);
+        }
+        self.intervals = intervals;
+        self.duration_ns = end_ns.max(1);
+    }
+
     pub fn finish(&mut self) {
         for l in &mut self.latency {
             l.flush();
