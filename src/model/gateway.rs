@@ -94,7 +94,7 @@ impl ErGateway {
 
     /// Offers an IP packet of `ip_len` bytes at `now`. The packet is charged to
     /// both buckets only when both have room, so a refused packet costs nothing.
-    #[inline]
+    #[inline(always)]
     pub fn handle_packet(&mut self, now: SimTime, ip_len: u32) -> Result<(), GatewayLimit> {
         self.bits.refill(now);
         self.packets.refill(now);

@@ -455,6 +455,7 @@ impl Tap for Metrics {
         g.delivered_bytes += pkt.ip_len as u64;
     }
 
+    #[inline]
     fn dropped(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
         let f = &mut self.flows[pkt.flow as usize];
         f.drops[cause.index()] += 1;

@@ -459,6 +459,7 @@ impl Tap for TimeSeries {
         c.bytes += pkt.wire_len as u64;
     }
 
+    #[inline]
     fn dropped(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
         let k = self.index(now);
         self.flows[pkt.flow as usize][k].drops[cause.index()] += 1;
