@@ -392,6 +392,7 @@ impl Network {
 
     /// A source hands a packet to the network at `now`. Returns the index of
     /// the link it was queued on, if any.
+    #[inline]
     pub fn handle_send(
         &mut self,
         now: SimTime,
@@ -475,6 +476,7 @@ impl Network {
 
     /// The head packet of `link` arrives at its far end at `now` (the caller
     /// keeps to `next_deadline`); returns false when nothing was due.
+    #[inline]
     pub fn handle_arrival(&mut self, now: SimTime, link: usize, tap: &mut impl Tap) -> bool {
         let Some(pkt) = self.links[link].as_mut().and_then(|l| l.poll_arrival(now)) else {
             return false;
