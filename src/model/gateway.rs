@@ -94,19 +94,18 @@ impl ErGateway {
 
     /// Offers an IP packet of `ip_len` bytes at `now`. The packet is charged to
     /// both buckets only when both have room, so a refused packet costs nothing.
+    #[inline(always)]
     pub fn handle_packet(&mut self, now: SimTime, ip_len: u32) -> Result<(), GatewayLimit> {
         self.bits.refill(now);
         self.packets.refill(now);
-        let bits_cost = self.bits.cost_of_bytes(ip_len as u64);
-        let pkt_cost = self.packets.cost_of_units(1);
-        if !self.bits.has(bits_cost) {
+        if !self.bits.has_bytes(ip_len as u64) {
             return Err(GatewayLimit::Bits);
         }
-        if !self.packets.has(pkt_cost) {
+        if !self.packets.has_units(1) {
             return Err(GatewayLimit::Packets);
         }
-        self.bits.take(bits_cost);
-        self.packets.take(pkt_cost);
+        self.bits.take_bytes(ip_len as u64);
+        self.packets.take_units(1);
         Ok(())
     }
 }

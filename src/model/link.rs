@@ -99,6 +99,7 @@ impl Link {
         SimDuration((bits * NS_PER_SEC as u128 / self.rate.bps() as u128) as u64)
     }
 
+    #[inline]
     fn advance(&mut self, now: SimTime) {
         while let Some(f) = self.fifo.get(self.started) {
             if f.tx_start > now {
@@ -112,6 +113,7 @@ impl Link {
     /// Offers a packet at `now`. On success returns its arrival time at the far
     /// end. A packet that finds the serializer idle is always accepted; one
     /// that must wait is accepted if the waiting bytes stay within the limit.
+    #[inline]
     pub fn handle_enqueue(&mut self, now: SimTime, mut pkt: Packet) -> Result<SimTime, Refused> {
         if !self.up {
             return Err(Refused::Down);
@@ -170,6 +172,7 @@ impl Link {
     }
 
     /// The packet at the head if it has arrived by `now`.
+    #[inline]
     pub fn poll_arrival(&mut self, now: SimTime) -> Option<Packet> {
         let head = self.fifo.front()?;
         if head.arrive > now {
@@ -185,6 +188,7 @@ impl Link {
     }
 
     /// Arrival time of the head packet.
+    #[inline]
     pub fn next_deadline(&self) -> Option<SimTime> {
         self.fifo.front().map(|f| f.arrive)
     }

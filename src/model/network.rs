@@ -74,6 +74,27 @@ pub trait Tap {
     fn dropped(&mut self, _now: SimTime, _place: Place, _cause: DropCause, _pkt: &Packet) {}
     /// Reached the destination host.
     fn delivered(&mut self, _now: SimTime, _pkt: &Packet) {}
+    /// The common path in one call: reached the far end of a link, passed
+    /// what sits there (and the ExpressRoute gateway when `gateway`) and was
+    /// delivered. Means exactly `link_arrived`, `link_delivered`,
+    /// `gateway_passed` (when `gateway`) and `delivered`, in that order, which
+    /// is what it does unless a tap does the same in fewer steps.
+    #[inline]
+    fn link_passed(
+        &mut self,
+        now: SimTime,
+        path: PathId,
+        dir: Direction,
+        gateway: bool,
+        pkt: &Packet,
+    ) {
+        self.link_arrived(now, path, dir, pkt);
+        self.link_delivered(now, path, dir, pkt);
+        if gateway {
+            self.gateway_passed(now, dir, pkt);
+        }
+        self.delivered(now, pkt);
+    }
     /// The path a flow's packets are sent on changed (first packet on `to`).
     fn path_changed(&mut self, _now: SimTime, _flow: FlowId, _from: PathId, _to: PathId) {}
     /// A failure happened on `path` (for failover timing).
@@ -371,6 +392,7 @@ impl Network {
 
     /// A source hands a packet to the network at `now`. Returns the index of
     /// the link it was queued on, if any.
+    #[inline]
     pub fn handle_send(
         &mut self,
         now: SimTime,
@@ -454,6 +476,7 @@ impl Network {
 
     /// The head packet of `link` arrives at its far end at `now` (the caller
     /// keeps to `next_deadline`); returns false when nothing was due.
+    #[inline]
     pub fn handle_arrival(&mut self, now: SimTime, link: usize, tap: &mut impl Tap) -> bool {
         let Some(pkt) = self.links[link].as_mut().and_then(|l| l.poll_arrival(now)) else {
             return false;
@@ -477,26 +500,29 @@ impl Network {
                 tap.dropped(now, place, DropCause::Loss, &pkt);
                 return true;
             }
-            tap.link_arrived(now, path, dir, &pkt);
-        } else {
-            tap.link_arrived(now, path, dir, &pkt);
-            if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
-                tap.dropped(now, place, DropCause::Policer, &pkt);
-                return true;
-            }
+            tap.link_passed(now, path, dir, false, &pkt);
+            return true;
         }
-        tap.link_delivered(now, path, dir, &pkt);
-        if path != PathId::Vpn && dir == Direction::In && !self.fastpath {
-            if self.gateways[dir_index(dir)]
+        // The policer and the gateway decide first (they do not depend on
+        // the observers); the observers then hear the same calls in the same
+        // order as if they had been told along the way.
+        if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
+            tap.link_arrived(now, path, dir, &pkt);
+            tap.dropped(now, place, DropCause::Policer, &pkt);
+            return true;
+        }
+        let gateway = dir == Direction::In && !self.fastpath;
+        if gateway
+            && self.gateways[dir_index(dir)]
                 .handle_packet(now, pkt.ip_len)
                 .is_err()
-            {
-                tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, &pkt);
-                return true;
-            }
-            tap.gateway_passed(now, dir, &pkt);
+        {
+            tap.link_arrived(now, path, dir, &pkt);
+            tap.link_delivered(now, path, dir, &pkt);
+            tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, &pkt);
+            return true;
         }
-        tap.delivered(now, &pkt);
+        tap.link_passed(now, path, dir, gateway, &pkt);
         true
     }
 

@@ -8,27 +8,53 @@
 
 use crate::units::{BitRate, SimDuration, SimTime, NS_PER_SEC};
 
+/// Scaled credit of a bucket: in 64 bits when the depth fits (every circuit,
+/// gateway and VPN figure does: 100 Gbps x 2 ms is 2 x 10^17), in 128 bits
+/// otherwise. Both give exactly the same answers; the narrow one is cheaper
+/// on the per-packet path.
+#[derive(Debug, Clone)]
+enum Credit {
+    Narrow { credit: u64, depth: u64 },
+    Wide { credit: u128, depth: u128 },
+}
+
+impl Credit {
+    fn full(depth: u128) -> Self {
+        match u64::try_from(depth) {
+            Ok(depth) => Credit::Narrow {
+                credit: depth,
+                depth,
+            },
+            Err(_) => Credit::Wide {
+                credit: depth,
+                depth,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     /// Units (bits or packets) per second.
     rate: u64,
     /// Depth as time at `rate`.
     burst: SimDuration,
-    /// Scaled credit; never above `depth`.
-    credit: u128,
-    depth: u128,
+    /// Scaled credit; never above the depth.
+    credit: Credit,
     last: SimTime,
 }
+
+/// Scaled cost of one byte in a bit bucket, and of one unit.
+const PER_BYTE: u64 = 8 * NS_PER_SEC;
+const PER_UNIT: u64 = NS_PER_SEC;
 
 impl TokenBucket {
     /// A bucket of `rate` units per second, `burst` deep, starting full.
     fn new(rate: u64, burst: SimDuration) -> Self {
-        let depth = rate as u128 * burst.as_nanos() as u128;
         TokenBucket {
             rate,
             burst,
-            credit: depth,
-            depth,
+            credit: Credit::full(rate as u128 * burst.as_nanos() as u128),
             last: SimTime::ZERO,
         }
     }
@@ -41,41 +67,102 @@ impl TokenBucket {
         Self::new(pps, burst)
     }
 
-    /// Depth of the bucket in bytes (for bit buckets).
-    pub fn depth_bytes(&self) -> u64 {
-        (self.depth / (8 * NS_PER_SEC as u128)) as u64
+    fn depth(&self) -> u128 {
+        match self.credit {
+            Credit::Narrow { depth, .. } => depth as u128,
+            Credit::Wide { depth, .. } => depth,
+        }
     }
 
+    /// Scaled credit (for tests and debugging).
+    pub fn credit(&self) -> u128 {
+        match self.credit {
+            Credit::Narrow { credit, .. } => credit as u128,
+            Credit::Wide { credit, .. } => credit,
+        }
+    }
+
+    /// Depth of the bucket in bytes (for bit buckets).
+    pub fn depth_bytes(&self) -> u64 {
+        (self.depth() / PER_BYTE as u128) as u64
+    }
+
+    #[inline]
     pub fn refill(&mut self, now: SimTime) {
         if now > self.last {
-            let earned = self.rate as u128 * (now.0 - self.last.0) as u128;
-            self.credit = (self.credit + earned).min(self.depth);
+            let d = now.0 - self.last.0;
+            match &mut self.credit {
+                Credit::Narrow { credit, depth } => {
+                    // An earning that overflows 64 bits is above any
+                    // 64-bit depth, so it fills the bucket: still exact.
+                    *credit = match self.rate.checked_mul(d) {
+                        Some(earned) => credit.saturating_add(earned).min(*depth),
+                        None => *depth,
+                    };
+                }
+                Credit::Wide { credit, depth } => {
+                    let earned = self.rate as u128 * d as u128;
+                    *credit = (*credit + earned).min(*depth);
+                }
+            }
             self.last = now;
         }
     }
 
-    pub fn cost_of_bytes(&self, bytes: u64) -> u128 {
-        8 * bytes as u128 * NS_PER_SEC as u128
+    /// Whether `n` units of `per` scaled credit each are available.
+    #[inline]
+    fn has_scaled(&self, n: u64, per: u64) -> bool {
+        match self.credit {
+            // A cost above 64 bits is above any 64-bit credit.
+            Credit::Narrow { credit, .. } => n.checked_mul(per).is_some_and(|c| credit >= c),
+            Credit::Wide { credit, .. } => credit >= n as u128 * per as u128,
+        }
     }
 
-    pub fn cost_of_units(&self, units: u64) -> u128 {
-        units as u128 * NS_PER_SEC as u128
+    /// Charges `n` units of `per`; only after `has_scaled` said yes.
+    #[inline]
+    fn take_scaled(&mut self, n: u64, per: u64) {
+        match &mut self.credit {
+            Credit::Narrow { credit, .. } => *credit -= n * per,
+            Credit::Wide { credit, .. } => *credit -= n as u128 * per as u128,
+        }
     }
 
-    pub fn has(&self, cost: u128) -> bool {
-        self.credit >= cost
+    /// Whether a bit bucket holds credit for `bytes` bytes.
+    #[inline]
+    pub fn has_bytes(&self, bytes: u64) -> bool {
+        self.has_scaled(bytes, PER_BYTE)
     }
 
-    pub fn take(&mut self, cost: u128) {
-        self.credit -= cost;
+    /// Charges `bytes` bytes; only after `has_bytes(bytes)`.
+    #[inline]
+    pub fn take_bytes(&mut self, bytes: u64) {
+        self.take_scaled(bytes, PER_BYTE)
+    }
+
+    /// Whether the bucket holds credit for `units` units (packets).
+    #[inline]
+    pub fn has_units(&self, units: u64) -> bool {
+        self.has_scaled(units, PER_UNIT)
+    }
+
+    /// Charges `units` units; only after `has_units(units)`.
+    #[inline]
+    pub fn take_units(&mut self, units: u64) {
+        self.take_scaled(units, PER_UNIT)
     }
 
     /// Changes the rate from `now` on; the depth keeps its duration.
     pub fn set_rate(&mut self, now: SimTime, rate: u64) {
         self.refill(now);
         self.rate = rate;
-        self.depth = rate as u128 * self.burst.as_nanos() as u128;
-        self.credit = self.credit.min(self.depth);
+        let depth = rate as u128 * self.burst.as_nanos() as u128;
+        let credit = self.credit().min(depth);
+        self.credit = Credit::full(depth);
+        match &mut self.credit {
+            Credit::Narrow { credit: c, .. } => *c = credit as u64,
+            Credit::Wide { credit: c, .. } => *c = credit,
+        }
     }
 
     pub fn rate(&self) -> u64 {
@@ -104,11 +191,11 @@ impl Policer {
 
     /// Returns true when the frame conforms (and charges it), false when it is
     /// to be dropped (and charges nothing).
+    #[inline]
     pub fn handle_frame(&mut self, now: SimTime, frame_bytes: u32) -> bool {
         self.bucket.refill(now);
-        let cost = self.bucket.cost_of_bytes(frame_bytes as u64);
-        if self.bucket.has(cost) {
-            self.bucket.take(cost);
+        if self.bucket.has_bytes(frame_bytes as u64) {
+            self.bucket.take_bytes(frame_bytes as u64);
             true
         } else {
             false
@@ -131,6 +218,139 @@ impl Policer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The bucket as it was, all in 128 bits: the reference for both paths.
+    struct Reference {
+        rate: u64,
+        burst: u64,
+        credit: u128,
+        depth: u128,
+        last: u64,
+    }
+
+    impl Reference {
+        fn new(rate: u64, burst: u64) -> Self {
+            let depth = rate as u128 * burst as u128;
+            Reference {
+                rate,
+                burst,
+                credit: depth,
+                depth,
+                last: 0,
+            }
+        }
+        fn refill(&mut self, now: u64) {
+            if now > self.last {
+                let earned = self.rate as u128 * (now - self.last) as u128;
+                self.credit = (self.credit + earned).min(self.depth);
+                self.last = now;
+            }
+        }
+        fn try_take(&mut self, cost: u128) -> bool {
+            let ok = self.credit >= cost;
+            if ok {
+                self.credit -= cost;
+            }
+            ok
+        }
+        fn set_rate(&mut self, now: u64, rate: u64) {
+            self.refill(now);
+            self.rate = rate;
+            self.depth = rate as u128 * self.burst as u128;
+            self.credit = self.credit.min(self.depth);
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Bytes(u64, u64),
+        Units(u64, u64),
+        Rate(u64, u64),
+    }
+
+    fn rate() -> impl Strategy<Value = u64> {
+        prop_oneof![0..2_000_000u64, 0..400_000_000_000u64, 0..1u64 << 40]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Steps in time: often zero or small, sometimes huge.
+        let dt = prop_oneof![
+            Just(0u64),
+            0..10_000u64,
+            0..10_000_000_000u64,
+            0..u64::MAX / 4
+        ];
+        let n = prop_oneof![
+            0..10_000u64,
+            any::<u32>().prop_map(|x| x as u64),
+            any::<u64>()
+        ];
+        prop_oneof![
+            8 => (dt.clone(), n.clone()).prop_map(|(d, n)| Op::Bytes(d, n)),
+            4 => (dt.clone(), n).prop_map(|(d, n)| Op::Units(d, n)),
+            1 => (dt, rate()).prop_map(|(d, r)| Op::Rate(d, r)),
+        ]
+    }
+
+    fn check(rate: u64, burst: u64, ops: &[Op], force_wide: bool) {
+        let mut b = TokenBucket::new(rate, SimDuration(burst));
+        if force_wide {
+            let Credit::Narrow { credit, depth } = b.credit else {
+                return;
+            };
+            b.credit = Credit::Wide {
+                credit: credit as u128,
+                depth: depth as u128,
+            };
+        }
+        let mut r = Reference::new(rate, burst);
+        let mut now = 0u64;
+        for op in ops {
+            let (d, n, per) = match *op {
+                Op::Bytes(d, n) => (d, n, PER_BYTE),
+                Op::Units(d, n) => (d, n, PER_UNIT),
+                Op::Rate(d, rate) => {
+                    now = now.saturating_add(d);
+                    b.set_rate(SimTime(now), rate);
+                    r.set_rate(now, rate);
+                    assert_eq!(b.credit(), r.credit);
+                    assert_eq!(b.depth(), r.depth);
+                    continue;
+                }
+            };
+            now = now.saturating_add(d);
+            b.refill(SimTime(now));
+            r.refill(now);
+            let ok = b.has_scaled(n, per);
+            assert_eq!(ok, r.try_take(n as u128 * per as u128));
+            if ok {
+                b.take_scaled(n, per);
+            }
+            assert_eq!(b.credit(), r.credit);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn narrow_and_wide_credit_equal_the_128_bit_bucket(
+            rate in rate(),
+            burst in prop_oneof![0..10_000_000u64, 0..1u64 << 60],
+            ops in proptest::collection::vec(op(), 1..60),
+        ) {
+            check(rate, burst, &ops, false);
+            check(rate, burst, &ops, true);
+        }
+    }
+
+    #[test]
+    fn depth_decides_the_width() {
+        let narrow = TokenBucket::for_bits(BitRate::from_gbps(100), SimDuration::from_millis(2));
+        assert!(matches!(narrow.credit, Credit::Narrow { .. }));
+        let wide = TokenBucket::for_bits(BitRate::from_gbps(100), SimDuration::from_secs(1));
+        assert!(matches!(wide.credit, Credit::Wide { .. }));
+        assert_eq!(wide.depth_bytes(), 12_500_000_000);
+    }
 
     #[test]
     fn passes_exactly_bucket_plus_rate_times_time() {

@@ -321,6 +321,61 @@ impl Metrics {
         }
     }
 
+    /// A link's counters for a packet that came out of its far end.
+    #[inline(always)]
+    fn count_delivered(
+        l: &mut LinkStats,
+        now: SimTime,
+        path: PathId,
+        dir: Direction,
+        pkt: &Packet,
+    ) {
+        l.hop.delivered_packets += 1;
+        l.hop.delivered_bytes += pkt.wire_len as u64;
+        l.latency.record(now - pkt.enqueued);
+        if dir == Direction::In && path != PathId::Vpn {
+            let m = Self::minute(now, l.policed_bits.len());
+            l.policed_bits[m] += 8 * pkt.wire_len as u64;
+        }
+    }
+
+    /// A packet of a flow came out of a link on `path`: the flow's path,
+    /// failovers it ends, its first packet on a new path.
+    #[inline(always)]
+    fn flow_delivered_via(&mut self, now: SimTime, path: PathId, pkt: &Packet) {
+        let f = &mut self.flows[pkt.flow as usize];
+        f.path = Some(path);
+        if self.open_failovers > 0 {
+            for rec in &mut self.failovers {
+                for fe in rec
+                    .flows
+                    .iter_mut()
+                    .filter(|fe| fe.flow == pkt.flow as usize && fe.converged.is_none())
+                {
+                    if path != rec.path {
+                        fe.converged = Some(now);
+                        fe.after = Some(path);
+                        self.open_failovers -= 1;
+                    }
+                }
+            }
+        }
+        if f.awaiting_first == Some(path) {
+            f.awaiting_first = None;
+            self.first_delivery(now, path, pkt);
+        }
+    }
+
+    #[cold]
+    fn first_delivery(&mut self, now: SimTime, path: PathId, pkt: &Packet) {
+        let text = format!(
+            "flow {}: first packet delivered via {}",
+            self.flow_names[pkt.flow as usize],
+            path.as_str()
+        );
+        self.timeline.push(TimelineEntry { time: now, text });
+    }
+
     fn minute(now: SimTime, len: usize) -> usize {
         ((now.0 / MINUTE) as usize).min(len.saturating_sub(1))
     }
@@ -356,39 +411,28 @@ impl Tap for Metrics {
     #[inline]
     fn link_delivered(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
         let l = &mut self.links[link_slot(path, dir)];
-        l.hop.delivered_packets += 1;
-        l.hop.delivered_bytes += pkt.wire_len as u64;
-        l.latency.record(now - pkt.enqueued);
-        if dir == Direction::In && path != PathId::Vpn {
-            let m = Self::minute(now, l.policed_bits.len());
-            l.policed_bits[m] += 8 * pkt.wire_len as u64;
+        Self::count_delivered(l, now, path, dir, pkt);
+        self.flow_delivered_via(now, path, pkt);
+    }
+
+    #[inline]
+    fn link_passed(
+        &mut self,
+        now: SimTime,
+        path: PathId,
+        dir: Direction,
+        gateway: bool,
+        pkt: &Packet,
+    ) {
+        let l = &mut self.links[link_slot(path, dir)];
+        l.hop.rx_packets += 1;
+        l.hop.rx_bytes += pkt.wire_len as u64;
+        Self::count_delivered(l, now, path, dir, pkt);
+        self.flow_delivered_via(now, path, pkt);
+        if gateway {
+            self.gateway_passed(now, dir, pkt);
         }
-        let f = &mut self.flows[pkt.flow as usize];
-        f.path = Some(path);
-        if self.open_failovers > 0 {
-            for rec in &mut self.failovers {
-                for fe in rec
-                    .flows
-                    .iter_mut()
-                    .filter(|fe| fe.flow == pkt.flow as usize && fe.converged.is_none())
-                {
-                    if path != rec.path {
-                        fe.converged = Some(now);
-                        fe.after = Some(path);
-                        self.open_failovers -= 1;
-                    }
-                }
-            }
-        }
-        if f.awaiting_first == Some(path) {
-            f.awaiting_first = None;
-            let text = format!(
-                "flow {}: first packet delivered via {}",
-                self.flow_names[pkt.flow as usize],
-                path.as_str()
-            );
-            self.timeline.push(TimelineEntry { time: now, text });
-        }
+        self.delivered(now, pkt);
     }
 
     fn path_changed(&mut self, now: SimTime, flow: FlowId, from: PathId, to: PathId) {
@@ -402,7 +446,7 @@ impl Tap for Metrics {
         self.timeline.push(TimelineEntry { time: now, text });
     }
 
-    #[inline]
+    #[inline(always)]
     fn gateway_passed(&mut self, _now: SimTime, dir: Direction, pkt: &Packet) {
         let g = &mut self.gateway[dir as usize];
         g.tx_packets += 1;
@@ -411,6 +455,7 @@ impl Tap for Metrics {
         g.delivered_bytes += pkt.ip_len as u64;
     }
 
+    #[inline]
     fn dropped(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
         let f = &mut self.flows[pkt.flow as usize];
         f.drops[cause.index()] += 1;
@@ -451,7 +496,7 @@ impl Tap for Metrics {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn delivered(&mut self, now: SimTime, pkt: &Packet) {
         let f = &mut self.flows[pkt.flow as usize];
         f.received_packets += 1;

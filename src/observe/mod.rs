@@ -141,6 +141,28 @@ impl Tap for Observers {
             self.tcp_delivered.push(*pkt);
         }
     }
+    #[inline]
+    fn link_passed(
+        &mut self,
+        now: SimTime,
+        path: PathId,
+        dir: Direction,
+        gateway: bool,
+        pkt: &Packet,
+    ) {
+        if self.capture.is_some() || pkt.frame != crate::model::NO_FRAME {
+            // Captured or carrying real bytes: step by step.
+            self.link_arrived(now, path, dir, pkt);
+            self.link_delivered(now, path, dir, pkt);
+            if gateway {
+                self.gateway_passed(now, dir, pkt);
+            }
+            self.delivered(now, pkt);
+        } else {
+            self.metrics.link_passed(now, path, dir, gateway, pkt);
+            self.timeseries.link_passed(now, path, dir, gateway, pkt);
+        }
+    }
     fn path_changed(&mut self, now: SimTime, flow: crate::model::FlowId, from: PathId, to: PathId) {
         self.metrics.path_changed(now, flow, from, to)
     }

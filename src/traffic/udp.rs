@@ -79,6 +79,7 @@ impl UdpSource {
     }
 
     /// The packet due at `now`, if one is. Schedules the next.
+    #[inline]
     pub fn poll_transmit(&mut self, now: SimTime) -> Option<Packet> {
         match self.next {
             Some(t) if t <= now => {}
