@@ -252,6 +252,25 @@ fn iperf_json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("iperf3 -J prints JSON")
 }
 
+/// Runs iperf3 (`client` arguments) from on-premises to an iperf3 server in
+/// Azure, through eremu live on `scenario` for `duration`; returns iperf3's
+/// JSON once eremu has finished and written `out`.
+fn iperf_through(
+    ns: &Namespaces,
+    scenario: &Path,
+    out: &Path,
+    duration: &str,
+    client: &[&str],
+) -> serde_json::Value {
+    let eremu = ns.eremu(scenario, out, duration);
+    let server = iperf_server(ns);
+    let run = ns.exec(&ns.onprem, client).output().unwrap();
+    let j = iperf_json(&run);
+    let _ = server.wait_with_output();
+    finish(eremu);
+    j
+}
+
 /// Starts an iperf3 server in the Azure namespace for one test.
 fn iperf_server(ns: &Namespaces) -> Child {
     let child = ns
@@ -354,15 +373,13 @@ fn real_traffic_crosses_the_modeled_circuit() {
     //    the README's live-mode table.)
     let shaped = scenario_on(tmp.path(), "live-200m-shaped", "200Mbps", "");
     let out = tmp.path().join("tcp");
-    let eremu = ns.eremu(&shaped, &out, "9s");
-    let server = iperf_server(&ns);
-    let run = ns
-        .exec(&ns.onprem, &["iperf3", "-c", "10.1.0.4", "-t", "6", "-J"])
-        .output()
-        .unwrap();
-    let j = iperf_json(&run);
-    let _ = server.wait_with_output();
-    finish(eremu);
+    let j = iperf_through(
+        &ns,
+        &shaped,
+        &out,
+        "9s",
+        &["iperf3", "-c", "10.1.0.4", "-t", "6", "-J"],
+    );
     let got = j["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .unwrap()
@@ -390,20 +407,15 @@ fn real_traffic_crosses_the_modeled_circuit() {
     //    The model's share is checked in the report; iperf3 may lose a little
     //    more in the hosts (2 cores carry sender, eremu and receiver).
     let out = tmp.path().join("udp");
-    let eremu = ns.eremu(&plain, &out, "7s");
-    let server = iperf_server(&ns);
-    let run = ns
-        .exec(
-            &ns.onprem,
-            &[
-                "iperf3", "-c", "10.1.0.4", "-u", "-b", "300M", "-l", "1400", "-t", "4", "-J",
-            ],
-        )
-        .output()
-        .unwrap();
-    let j = iperf_json(&run);
-    let _ = server.wait_with_output();
-    finish(eremu);
+    let j = iperf_through(
+        &ns,
+        &plain,
+        &out,
+        "7s",
+        &[
+            "iperf3", "-c", "10.1.0.4", "-u", "-b", "300M", "-l", "1400", "-t", "4", "-J",
+        ],
+    );
     let lost = j["end"]["sum"]["lost_percent"].as_f64().unwrap();
     assert!(
         (30.0..=45.0).contains(&lost),
@@ -428,15 +440,13 @@ fn real_traffic_crosses_the_modeled_circuit() {
         "[[events]]\nat = \"3s\"\naction = \"link-down\"\nlink = \"primary\"\n",
     );
     let out = tmp.path().join("failover");
-    let eremu = ns.eremu(&failover, &out, "9s");
-    let server = iperf_server(&ns);
-    let run = ns
-        .exec(&ns.onprem, &["iperf3", "-c", "10.1.0.4", "-t", "6", "-J"])
-        .output()
-        .unwrap();
-    let j = iperf_json(&run);
-    let _ = server.wait_with_output();
-    finish(eremu);
+    let j = iperf_through(
+        &ns,
+        &failover,
+        &out,
+        "9s",
+        &["iperf3", "-c", "10.1.0.4", "-t", "6", "-J"],
+    );
     let intervals = j["intervals"].as_array().unwrap();
     let last = intervals.last().unwrap()["sum"]["bits_per_second"]
         .as_f64()

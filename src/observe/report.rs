@@ -68,15 +68,23 @@ pub fn latency_of(h: &hdrhistogram::Histogram<u64>) -> LatencyReport {
     if h.is_empty() {
         return LatencyReport::default();
     }
+    let mean = h.mean().round() as u64;
+    percentiles([h.len(), h.min(), mean, h.max()], |x| {
+        h.value_at_quantile(x)
+    })
+}
+
+/// A report from `[count, min, mean, max]` and a quantile function.
+fn percentiles([count, min, mean, max]: [u64; 4], q: impl Fn(f64) -> u64) -> LatencyReport {
     LatencyReport {
-        count: h.len(),
-        min: h.min(),
-        mean: h.mean().round() as u64,
-        p50: h.value_at_quantile(0.5),
-        p90: h.value_at_quantile(0.9),
-        p99: h.value_at_quantile(0.99),
-        p999: h.value_at_quantile(0.999),
-        max: h.max(),
+        count,
+        min,
+        mean,
+        p50: q(0.5),
+        p90: q(0.9),
+        p99: q(0.99),
+        p999: q(0.999),
+        max,
     }
 }
 
@@ -269,17 +277,10 @@ fn latency(l: &Latency) -> LatencyReport {
     if l.count() == 0 {
         return LatencyReport::default();
     }
-    let q = |x: f64| l.hist.value_at_quantile(x).clamp(l.min, l.max);
-    LatencyReport {
-        count: l.count(),
-        min: l.min,
-        mean: (l.sum / l.count() as u128) as u64,
-        p50: q(0.5),
-        p90: q(0.9),
-        p99: q(0.99),
-        p999: q(0.999),
-        max: l.max,
-    }
+    let mean = (l.sum / l.count() as u128) as u64;
+    percentiles([l.count(), l.min, mean, l.max], |x| {
+        l.hist.value_at_quantile(x).clamp(l.min, l.max)
+    })
 }
 
 fn hop(h: &HopStats, link: bool) -> HopReport {
