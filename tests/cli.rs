@@ -99,3 +99,37 @@ fn unwritable_output_directory_is_named() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("a-file/sub"), "{stderr}");
 }
+
+#[test]
+fn live_names_a_missing_interface_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = eremu()
+        .args([
+            "live",
+            "scenarios/circuit-200m.toml",
+            "--onprem",
+            "nosuch-if0",
+        ])
+        .args(["--azure", "nosuch-if1", "--duration", "1s", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no interface named \"nosuch-if0\""), "{err}");
+    assert!(!out_dir.join("report.json").exists());
+    let same = eremu()
+        .args([
+            "live",
+            "scenarios/circuit-200m.toml",
+            "--onprem",
+            "lo",
+            "--azure",
+            "lo",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&same.stderr);
+    assert!(err.contains("two different interfaces"), "{err}");
+}
