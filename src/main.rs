@@ -30,9 +30,6 @@ struct RunArgs {
     /// Override the scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Print nothing but errors.
-    #[arg(long, short)]
-    quiet: bool,
     /// Write no capture, whatever the scenario says.
     #[arg(long)]
     no_capture: bool,
@@ -42,9 +39,8 @@ struct RunArgs {
     /// Worker threads [default: the number of cores]; results do not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
-    /// How the summary is printed: table (text), json (report.json's content) or markdown.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    #[command(flatten)]
+    print: PrintArgs,
 }
 
 #[derive(clap::Args)]
@@ -120,7 +116,7 @@ struct ReplayArgs {
 }
 
 /// How a finished run is printed.
-#[derive(clap::Args)]
+#[derive(clap::Args, Default)]
 struct PrintArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
@@ -258,10 +254,19 @@ fn load(path: &Option<PathBuf>) -> anyhow::Result<scenario::Config> {
     })
 }
 
+/// A `--duration` flag, refused when zero.
+fn positive(
+    d: Option<eremu::units::SimDuration>,
+) -> anyhow::Result<Option<eremu::units::SimDuration>> {
+    if let Some(d) = d {
+        anyhow::ensure!(d.as_nanos() > 0, "--duration must be longer than zero");
+    }
+    Ok(d)
+}
+
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut cfg = load(&args.scenario)?;
-    if let Some(d) = args.duration {
-        anyhow::ensure!(d.as_nanos() > 0, "--duration must be longer than zero");
+    if let Some(d) = positive(args.duration)? {
         cfg.set_duration(d);
     }
     let threads = args
@@ -277,12 +282,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         scenario,
         out,
         seed,
-        quiet,
         no_capture,
         check: expect,
         threads,
-        format,
+        print,
     } = args;
+    let PrintArgs { quiet, format } = print;
     let threads = threads.map_or_else(eremu::default_threads, |t| t as usize);
     let mut cfg = load(&scenario)?;
     if let Some(seed) = seed {
@@ -293,7 +298,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let result = eremu::run_with_progress(&cfg, &out, !no_capture, threads, &mut |p| bar.update(p));
     bar.finish();
     let report = result.context("writing the outputs")?;
-    print_report(&cfg, &report, &out, &PrintArgs { quiet, format });
+    print_report(&cfg, &report, &out, &print);
     let broken = report.conservation_errors();
     anyhow::ensure!(
         broken.is_empty(),
@@ -331,8 +336,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 
 fn live(args: LiveArgs) -> anyhow::Result<()> {
     let mut cfg = scenario::load(&args.scenario)?;
-    if let Some(d) = args.duration {
-        anyhow::ensure!(d.as_nanos() > 0, "--duration must be longer than zero");
+    if let Some(d) = positive(args.duration)? {
         cfg.set_duration(d);
     }
     let out = args
@@ -362,9 +366,7 @@ fn live(args: LiveArgs) -> anyhow::Result<()> {
 
 fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let cfg = scenario::load(&args.scenario)?;
-    if let Some(d) = args.duration {
-        anyhow::ensure!(d.as_nanos() > 0, "--duration must be longer than zero");
-    }
+    positive(args.duration)?;
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("captures").join(format!("{}-replay", cfg.name)));

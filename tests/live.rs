@@ -153,31 +153,26 @@ impl Namespaces {
 
     /// Starts eremu live in the middle namespace.
     fn eremu(&self, scenario: &Path, out: &Path, duration: &str) -> Child {
-        let child = self
-            .exec(
-                &self.mid,
-                &[
-                    EREMU,
-                    "live",
-                    scenario.to_str().unwrap(),
-                    "--onprem",
-                    "er-op",
-                    "--azure",
-                    "er-az",
-                    "--duration",
-                    duration,
-                    "--out",
-                    out.to_str().unwrap(),
-                    "--quiet",
-                ],
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("eremu starts");
+        let mut eremu = self.exec(
+            &self.mid,
+            &[
+                EREMU,
+                "live",
+                scenario.to_str().unwrap(),
+                "--onprem",
+                "er-op",
+                "--azure",
+                "er-az",
+                "--duration",
+                duration,
+                "--out",
+                out.to_str().unwrap(),
+                "--quiet",
+            ],
+        );
+        eremu.stdout(Stdio::null()).stderr(Stdio::piped());
         // Let it open both interfaces before traffic starts.
-        std::thread::sleep(Duration::from_millis(700));
-        child
+        start(&mut eremu, 700)
     }
 }
 
@@ -273,13 +268,15 @@ fn iperf_through(
 
 /// Starts an iperf3 server in the Azure namespace for one test.
 fn iperf_server(ns: &Namespaces) -> Child {
-    let child = ns
-        .exec(&ns.azure, &["iperf3", "-s", "-1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("iperf3 server starts");
-    std::thread::sleep(Duration::from_millis(300));
+    let mut server = ns.exec(&ns.azure, &["iperf3", "-s", "-1"]);
+    server.stdout(Stdio::null()).stderr(Stdio::null());
+    start(&mut server, 300)
+}
+
+/// Spawns `cmd` and gives it `settle_ms` to get ready.
+fn start(cmd: &mut Command, settle_ms: u64) -> Child {
+    let child = cmd.spawn().expect("the command starts");
+    std::thread::sleep(Duration::from_millis(settle_ms));
     child
 }
 

@@ -185,14 +185,20 @@ impl Engine {
         id
     }
 
-    /// Hands a real frame of `flow` to the network at `now` (not before the
-    /// engine's current time: run it to `now` first). `hash` picks among
-    /// equal-cost paths, as a flow's 5-tuple hash does.
-    pub fn inject(&mut self, now: SimTime, flow: crate::model::FlowId, hash: u32, frame: Vec<u8>) {
+    /// Hands a real frame of `flow`, holding an IP packet of `ip_len` bytes,
+    /// to the network at `now` (not before the engine's current time: run it
+    /// to `now` first). `hash` picks among equal-cost paths, as a flow's
+    /// 5-tuple hash does.
+    pub fn inject(
+        &mut self,
+        now: SimTime,
+        flow: crate::model::FlowId,
+        hash: u32,
+        ip_len: u32,
+        frame: Vec<u8>,
+    ) {
         debug_assert!(now >= self.now, "frames are injected in time order");
         self.now = now;
-        let ip_len =
-            crate::wire::frame::ip_len_of(&frame).unwrap_or(frame.len().saturating_sub(14) as u32);
         let seq = &mut self.external_seq[flow as usize];
         let pkt = Packet {
             flow,
@@ -209,11 +215,11 @@ impl Engine {
         *seq += 1;
         self.counters.packets += 1;
         self.observers.sent(now, &pkt);
+        // Sending only queues or drops: nothing is delivered at once.
         if let Some(link) = self.network.handle_send(now, pkt, &mut self.observers) {
             self.counters.hops += 1;
             self.schedule_link(link);
         }
-        self.deliver_tcp(now);
     }
 
     /// The real frames delivered since the last call, in delivery order,

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use crate::model::FlowId;
 use crate::scenario::{Config, Direction, FlowConfig, FlowKind, SizeDist};
 use crate::units::{BitRate, SimDuration, SimTime};
-use crate::wire::inspect::{inspect, FrameKind, IpSummary};
+use crate::wire::inspect::{inspect, FrameKind, IpSummary, PROTO_TCP, PROTO_UDP};
 
 /// The side of the circuit a frame came from (live mode knows it from the
 /// interface; replay infers it from the addresses).
@@ -38,9 +38,15 @@ impl Side {
 /// What to do with a frame from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Into the model as `flow`; `new` when this frame opened the flow (the
-    /// caller adds it to the engine: [`Ingress::flow`] has its config).
-    Model { flow: FlowId, hash: u32, new: bool },
+    /// Into the model as `flow`, an IP packet of `ip_len` bytes; `new` when
+    /// this frame opened the flow (the caller adds it to the engine:
+    /// [`Ingress::flow`] has its config).
+    Model {
+        flow: FlowId,
+        hash: u32,
+        new: bool,
+        ip_len: u32,
+    },
     /// Across to the other side at once, unmodeled (ARP, neighbor discovery).
     Bridge,
     /// Not carried, for this reason.
@@ -149,6 +155,7 @@ impl Ingress {
                 flow,
                 hash,
                 new: false,
+                ip_len: ip.ip_len,
             };
         }
         if self.flows.len() >= self.max_flows {
@@ -186,6 +193,7 @@ impl Ingress {
             flow,
             hash,
             new: true,
+            ip_len: ip.ip_len,
         }
     }
 
@@ -221,8 +229,8 @@ impl Ingress {
 fn flow_name(k: &FlowKey) -> String {
     let proto = crate::wire::ip_protocol_name(k.protocol);
     let addr = |a: IpAddr, p: u16| match (k.protocol, a) {
-        (6 | 17, IpAddr::V6(v6)) => format!("[{v6}]:{p}"),
-        (6 | 17, a) => format!("{a}:{p}"),
+        (PROTO_TCP | PROTO_UDP, IpAddr::V6(v6)) => format!("[{v6}]:{p}"),
+        (PROTO_TCP | PROTO_UDP, a) => format!("{a}:{p}"),
         (_, a) => a.to_string(),
     };
     let proto = if proto == "ip" {

@@ -117,8 +117,10 @@ impl Driver {
             if let Ok(segments) = segment_tcp(&frame, CIRCUIT_MTU) {
                 self.bump("super-frames-segmented", 1);
                 self.bump("segments-made", segments.len() as u64);
+                // Cut segments carry checksums computed as they were cut,
+                // and TCP is never bridged.
                 for s in segments {
-                    self.one(now, from, s);
+                    self.carry(now, from, s);
                 }
                 return None;
             }
@@ -127,36 +129,29 @@ impl Driver {
         if complete_checksums(&mut frame).unwrap_or(false) {
             self.bump("checksums-completed", 1);
         }
-        let verdict = self.ingress.classify(now, from, &frame);
-        match verdict {
-            Verdict::Bridge => {
-                let to = match from {
-                    Some(side) => side.other(),
-                    None => return None, // replay: nowhere to write it
-                };
-                Some((to, frame))
-            }
+        self.carry(now, from, frame)
+    }
+
+    /// Classifies a finished frame and hands it to the model, or back to be
+    /// bridged, or drops it (counted by the classifier).
+    fn carry(&mut self, now: SimTime, from: Option<Side>, frame: Vec<u8>) -> Bridged {
+        match self.ingress.classify(now, from, &frame) {
+            // Replay (no side) has nowhere to write a bridged frame.
+            Verdict::Bridge => from.map(|side| (side.other(), frame)),
             Verdict::Drop(_) => None,
-            Verdict::Model { flow, hash, new } => {
+            Verdict::Model {
+                flow,
+                hash,
+                new,
+                ip_len,
+            } => {
                 if new {
                     let f = self.ingress.flow(flow).clone();
                     self.engine.add_flow(&f);
                 }
-                self.engine.inject(now, flow, hash, frame);
+                self.engine.inject(now, flow, hash, ip_len, frame);
                 None
             }
-        }
-    }
-
-    /// One segment of a cut super-frame (never bridged: it is TCP).
-    fn one(&mut self, now: SimTime, from: Option<Side>, mut frame: Vec<u8>) {
-        let _ = complete_checksums(&mut frame);
-        if let Verdict::Model { flow, hash, new } = self.ingress.classify(now, from, &frame) {
-            if new {
-                let f = self.ingress.flow(flow).clone();
-                self.engine.add_flow(&f);
-            }
-            self.engine.inject(now, flow, hash, frame);
         }
     }
 
@@ -229,17 +224,8 @@ impl Driver {
         let ingress = IngressReport {
             mode: mode.to_string(),
             source,
-            frames: self
-                .ingress
-                .counts
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
-            counters: self
-                .counters
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
+            frames: owned(&self.ingress.counts),
+            counters: owned(&self.counters),
             lag_ns: lag,
         };
         Ok(crate::finish_run(
@@ -252,6 +238,11 @@ impl Driver {
             Some(ingress),
         )?)
     }
+}
+
+/// A count table with owned keys, for the report.
+fn owned(counts: &BTreeMap<&'static str, u64>) -> BTreeMap<String, u64> {
+    counts.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
 #[cfg(test)]

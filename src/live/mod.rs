@@ -116,6 +116,14 @@ pub fn run(cfg: &Config, opts: &LiveOptions, stop: Arc<AtomicBool>) -> Result<Re
         // A closed channel means its thread ended; the frame is lost either way.
         let _ = out[side as usize].send(frame);
     };
+    // A frame read at virtual time `t` enters the model (never before the
+    // model's present); a bridged one leaves at once.
+    let arrive = |driver: &mut Driver, (side, t, frame): iface::Arrival| {
+        let t = t.max(driver.now());
+        if let Some((to, frame)) = driver.frame(t, Some(side), frame) {
+            send(to, frame);
+        }
+    };
     let end = driver.end();
     let mut stopped_at = end;
     loop {
@@ -128,11 +136,8 @@ pub fn run(cfg: &Config, opts: &LiveOptions, stop: Arc<AtomicBool>) -> Result<Re
             break;
         }
         // Frames that arrived, in arrival order, then the model up to now.
-        while let Ok((side, t, frame)) = arrivals.try_recv() {
-            let t = t.max(driver.now());
-            if let Some((to, frame)) = driver.frame(t, Some(side), frame) {
-                send(to, frame);
-            }
+        while let Ok(a) = arrivals.try_recv() {
+            arrive(&mut driver, a);
         }
         driver.advance(now);
         for (t, side, frame) in driver.delivered() {
@@ -142,12 +147,7 @@ pub fn run(cfg: &Config, opts: &LiveOptions, stop: Arc<AtomicBool>) -> Result<Re
         let wake = driver.next_deadline().unwrap_or(end).min(end);
         let wait = clock.until(wake).min(MAX_SLEEP);
         match arrivals.recv_timeout(wait) {
-            Ok((side, t, frame)) => {
-                let t = t.max(driver.now());
-                if let Some((to, frame)) = driver.frame(t, Some(side), frame) {
-                    send(to, frame);
-                }
-            }
+            Ok(a) => arrive(&mut driver, a),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 stopped_at = clock.now().min(end);
