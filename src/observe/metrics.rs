@@ -21,19 +21,20 @@ pub type DropCounts = [u64; DropCause::ALL.len()];
 
 /// A latency distribution: an HdrHistogram plus the exact min, max and sum.
 ///
-/// `hist` is complete only after [`Latency::flush`] ([`Metrics::finish`]
-/// flushes every one).
+/// `hist`, `min`, `max` and `sum` are complete only after [`Latency::flush`]
+/// ([`Metrics::finish`] flushes every one).
 #[derive(Clone)]
 pub struct Latency {
     pub hist: Histogram<u64>,
     pub min: u64,
     pub max: u64,
     pub sum: u128,
-    /// Counts not yet in `hist`: `(value, count)` slots, direct-mapped by
-    /// value. Latencies repeat (a constant one on an uncongested link, one
-    /// per frame size), so most records only count here. The histogram ends
-    /// the same whatever the order its values are recorded in (its size
-    /// follows the largest), so slots are moved into it in any order.
+    /// Counts not yet in the fields above: `(ns, count)` slots,
+    /// direct-mapped by value. Latencies repeat (a constant one on an
+    /// uncongested link, one per frame size), so most records only count
+    /// here. The histogram, min, max and sum end the same whatever the order
+    /// values reach them in (the histogram's size follows the largest), so
+    /// slots are settled in any order.
     pending: [(u64, u64); PENDING_SLOTS],
 }
 
@@ -53,33 +54,34 @@ impl Latency {
     #[inline]
     pub fn record(&mut self, d: SimDuration) {
         let ns = d.as_nanos();
-        let v = ns.clamp(1, HIST_MAX_NS);
-        let slot = &mut self.pending[(v ^ v >> 8) as usize % PENDING_SLOTS];
-        if slot.0 == v {
+        // A slot holding `ns` (or the empty `(0, 0)` for `ns` = 0) counts it.
+        let slot = &mut self.pending[(ns ^ ns >> 8) as usize % PENDING_SLOTS];
+        if slot.0 == ns {
             slot.1 += 1;
         } else {
-            if slot.1 > 0 {
-                Self::record_n(&mut self.hist, *slot);
+            let old = std::mem::replace(slot, (ns, 1));
+            if old.1 > 0 {
+                self.settle(old);
             }
-            *slot = (v, 1);
         }
-        self.min = self.min.min(ns);
-        self.max = self.max.max(ns);
-        self.sum += ns as u128;
     }
 
-    fn record_n(hist: &mut Histogram<u64>, (v, n): (u64, u64)) {
+    /// Adds `n` latencies of `ns` to the histogram, min, max and sum.
+    fn settle(&mut self, (ns, n): (u64, u64)) {
         // `record_n` grows the histogram (auto-resize); values are capped at
         // the documented maximum, so it cannot fail.
-        let _ = hist.record_n(v, n);
+        let _ = self.hist.record_n(ns.clamp(1, HIST_MAX_NS), n);
+        self.min = self.min.min(ns);
+        self.max = self.max.max(ns);
+        self.sum += ns as u128 * n as u128;
     }
 
-    /// Moves the pending counts into `hist`.
+    /// Moves the pending counts into `hist`, `min`, `max` and `sum`.
     pub fn flush(&mut self) {
-        for slot in &mut self.pending {
+        for i in 0..PENDING_SLOTS {
+            let slot = std::mem::take(&mut self.pending[i]);
             if slot.1 > 0 {
-                Self::record_n(&mut self.hist, *slot);
-                slot.1 = 0;
+                self.settle(slot);
             }
         }
     }
@@ -561,11 +563,12 @@ mod tests {
 
     #[test]
     fn pending_counts_give_the_same_histogram() {
-        // Values that repeat, collide in the slots and grow the histogram,
-        // against recording each at once.
+        // Values that repeat, collide in the slots, grow the histogram or
+        // are clamped (0, and above 60 s), against recording each at once.
         let mut rng = 0x2545_f491_4f6c_dd1d_u64;
         let mut l = Latency::new();
         let mut h = Histogram::<u64>::new(HIST_DIGITS).unwrap();
+        let (mut min, mut max, mut sum) = (u64::MAX, 0, 0u128);
         for i in 0..50_000u64 {
             rng ^= rng << 13;
             rng ^= rng >> 7;
@@ -574,13 +577,17 @@ mod tests {
                 0 => 2_000_000 + rng % 3,
                 1 => rng % 100_000_000_000,
                 2 => 2_000_000 + 16 * (rng % 40),
+                _ if i % 100 == 3 => rng % 2,
                 _ => rng % 5_000,
             };
             l.record(SimDuration(ns));
             h.record(ns.clamp(1, HIST_MAX_NS)).unwrap();
+            (min, max, sum) = (min.min(ns), max.max(ns), sum + ns as u128);
         }
         assert_eq!(l.count(), h.len());
         l.flush();
+        assert_eq!((l.min, l.max, l.sum), (min, max, sum));
+        assert_eq!(l.count(), h.len());
         assert_eq!(l.hist, h);
         assert_eq!(l.hist.high(), h.high());
         assert_eq!(l.hist.distinct_values(), h.distinct_values());
