@@ -84,27 +84,33 @@ impl EventQueue {
     /// Puts `key` at the root and moves it down to its place.
     #[inline]
     fn sift_down(&mut self, key: Key) {
-        let heap = &mut self.heap[..];
-        let n = heap.len();
+        let n = self.heap.len();
+        assert!(n > 0, "sift in an empty event queue");
+        let heap = self.heap.as_mut_ptr();
         let mut i = 0;
-        loop {
-            let left = 2 * i + 1;
-            if left >= n {
-                break;
+        // SAFETY: every index read or written is below `n`, the length:
+        // `i` starts at 0 < n and becomes `child` only once `child < n` is
+        // known. The queue is on every event's path, where the checks cost.
+        unsafe {
+            loop {
+                let left = 2 * i + 1;
+                if left >= n {
+                    break;
+                }
+                let right = left + 1;
+                let child = if right < n && *heap.add(right) < *heap.add(left) {
+                    right
+                } else {
+                    left
+                };
+                if key <= *heap.add(child) {
+                    break;
+                }
+                *heap.add(i) = *heap.add(child);
+                i = child;
             }
-            let right = left + 1;
-            let child = if right < n && heap[right] < heap[left] {
-                right
-            } else {
-                left
-            };
-            if key <= heap[child] {
-                break;
-            }
-            heap[i] = heap[child];
-            i = child;
+            *heap.add(i) = key;
         }
-        heap[i] = key;
     }
 }
 
