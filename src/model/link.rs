@@ -8,13 +8,12 @@
 //! wait in one FIFO until their arrival time, so a link needs a single pending
 //! event (its head) however many packets it holds.
 
-use std::collections::VecDeque;
-
 use rand::RngCore;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::model::jitter::Jitter;
 use crate::model::packet::Packet;
+use crate::model::ring::Ring;
 use crate::units::{BitRate, ByteSize, SimDuration, SimTime, NS_PER_SEC};
 
 /// Ethernet preamble, start-of-frame delimiter and minimum inter-frame gap:
@@ -46,7 +45,7 @@ pub struct Link {
     limit: ByteSize,
     jitter: Option<Jitter>,
     up: bool,
-    fifo: VecDeque<InFlight>,
+    fifo: Ring<InFlight>,
     /// How many packets at the front of `fifo` have started serializing.
     started: usize,
     /// Bytes waiting for the serializer.
@@ -71,7 +70,7 @@ impl Link {
             limit,
             jitter: None,
             up: true,
-            fifo: VecDeque::with_capacity(1024),
+            fifo: Ring::default(),
             started: 0,
             queued_bytes: 0,
             busy_until: SimTime::ZERO,
@@ -197,9 +196,7 @@ impl Link {
     /// lost and handed to `lost`.
     pub fn set_down(&mut self, now: SimTime, mut lost: impl FnMut(Packet)) {
         self.up = false;
-        for f in self.fifo.drain(..) {
-            lost(f.pkt);
-        }
+        self.fifo.drain_each(|f| lost(f.pkt));
         // Time already scheduled past `now` was never used.
         self.busy_ns -= self
             .busy_until

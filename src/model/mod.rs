@@ -8,6 +8,7 @@ pub mod network;
 pub mod packet;
 pub mod policer;
 pub mod rib;
+mod ring;
 pub mod vpn;
 
 pub use network::{Network, Place, Tap};
