@@ -22,7 +22,10 @@ pub type DropCounts = [u64; DropCause::ALL.len()];
 /// A latency distribution: an HdrHistogram plus the exact min, max and sum.
 ///
 /// `hist`, `min`, `max` and `sum` are complete only after [`Latency::flush`]
-/// ([`Metrics::finish`] flushes every one).
+/// ([`Metrics::finish`] flushes every one). `hist` is an HdrHistogram of
+/// [`HIST_DIGITS`] digits once it has counts (or once [`Metrics::finish`]
+/// made the flows' ones); until then a two-value stand-in, as a histogram of
+/// 4 digits takes 256 kB from the start and most links never see a packet.
 #[derive(Clone)]
 pub struct Latency {
     pub hist: Histogram<u64>,
@@ -41,9 +44,7 @@ pub struct Latency {
 impl Latency {
     fn new() -> Self {
         Latency {
-            // Starts small and grows with the largest latency recorded, so
-            // memory follows the latencies seen, not the 60 s bound.
-            hist: Histogram::new(HIST_DIGITS).expect("valid histogram precision"),
+            hist: Histogram::new_with_bounds(1, 2, 0).expect("valid stand-in bounds"),
             min: u64::MAX,
             max: 0,
             sum: 0,
@@ -66,8 +67,18 @@ impl Latency {
         }
     }
 
+    /// Replaces the stand-in by the real histogram, if not done yet.
+    fn materialize(&mut self) {
+        if self.hist.sigfig() != HIST_DIGITS {
+            // Starts small and grows with the largest latency recorded, so
+            // memory follows the latencies seen, not the 60 s bound.
+            self.hist = Histogram::new(HIST_DIGITS).expect("valid histogram precision");
+        }
+    }
+
     /// Adds `n` latencies of `ns` to the histogram, min, max and sum.
     fn settle(&mut self, (ns, n): (u64, u64)) {
+        self.materialize();
         // `record_n` grows the histogram (auto-resize); values are capped at
         // the documented maximum, so it cannot fail.
         let _ = self.hist.record_n(ns.clamp(1, HIST_MAX_NS), n);
@@ -260,6 +271,8 @@ impl Metrics {
     pub fn finish(&mut self, end: SimTime) {
         self.flush_drop_run();
         for l in self.flows.iter_mut().map(|f| &mut f.latency) {
+            // Every flow's histogram is written out, empty or not.
+            l.materialize();
             l.flush();
         }
         for l in self.links.iter_mut().map(|l| &mut l.latency) {
