@@ -182,8 +182,9 @@ pub struct Metrics {
     pub flows: Vec<FlowStats>,
     flow_names: Vec<String>,
     flow_dirs: Vec<Direction>,
-    /// Indexed like the network's links (path * 2 + direction).
-    pub links: Vec<LinkStats>,
+    /// Indexed like the network's links (path * 2 + direction): an array,
+    /// so that such an index needs no check.
+    pub links: [LinkStats; 6],
     pub gateway: [HopStats; 2],
     /// `no-route` drops at the CE (`[in]`) and on the Azure side (`[out]`).
     pub router_drops: [DropCounts; 2],
@@ -229,14 +230,12 @@ impl Metrics {
             flows: cfg.flows.iter().map(FlowStats::new).collect(),
             flow_names: cfg.flows.iter().map(|f| f.name.clone()).collect(),
             flow_dirs: cfg.flows.iter().map(|f| f.direction).collect(),
-            links: (0..6)
-                .map(|_| LinkStats {
-                    hop: HopStats::default(),
-                    latency: Latency::new(),
-                    policed_bits: vec![0; minutes],
-                    dropped_bits: vec![0; minutes],
-                })
-                .collect(),
+            links: std::array::from_fn(|_| LinkStats {
+                hop: HopStats::default(),
+                latency: Latency::new(),
+                policed_bits: vec![0; minutes],
+                dropped_bits: vec![0; minutes],
+            }),
             gateway: Default::default(),
             router_drops: Default::default(),
             drop_sites: Default::default(),

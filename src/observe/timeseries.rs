@@ -163,8 +163,9 @@ pub struct TimeSeries {
     duration_ns: u64,
     intervals: usize,
     /// Indexed like the network's links (path * 2 + direction); empty for a
-    /// link the scenario does not have.
-    links: Vec<Vec<Cell>>,
+    /// link the scenario does not have. An array, so that such an index needs
+    /// no check.
+    links: [Vec<Cell>; 6],
     flows: Vec<Vec<Cell>>,
     flow_names: Vec<String>,
     latency: Vec<FlowLatency>,
@@ -196,15 +197,13 @@ impl TimeSeries {
         let interval_ns = cfg.report.interval.as_nanos().max(1);
         let duration_ns = cfg.duration.as_nanos();
         let intervals = duration_ns.div_ceil(interval_ns).max(1) as usize;
-        let links = (0..6)
-            .map(|i| {
-                if i >= 4 && cfg.vpn.is_none() {
-                    Vec::new()
-                } else {
-                    vec![Cell::default(); intervals]
-                }
-            })
-            .collect();
+        let links = std::array::from_fn(|i| {
+            if i >= 4 && cfg.vpn.is_none() {
+                Vec::new()
+            } else {
+                vec![Cell::default(); intervals]
+            }
+        });
         TimeSeries {
             interval_ns,
             duration_ns,
@@ -281,7 +280,7 @@ impl TimeSeries {
             (other.interval_ns, other.intervals),
             "merging time series of different shapes"
         );
-        let add = |a: &mut Vec<Vec<Cell>>, b: &Vec<Vec<Cell>>| {
+        let add = |a: &mut [Vec<Cell>], b: &[Vec<Cell>]| {
             for (sa, sb) in a.iter_mut().zip(b) {
                 if sa.is_empty() {
                     sa.clone_from(sb);
