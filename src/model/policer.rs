@@ -128,6 +128,29 @@ impl TokenBucket {
         }
     }
 
+    /// Charges `n` units of `per` if the credit holds them; whether it did.
+    #[inline]
+    fn try_take_scaled(&mut self, n: u64, per: u64) -> bool {
+        match &mut self.credit {
+            Credit::Narrow { credit, .. } => match n.checked_mul(per) {
+                Some(cost) if *credit >= cost => {
+                    *credit -= cost;
+                    true
+                }
+                // A cost above 64 bits is above any 64-bit credit.
+                _ => false,
+            },
+            Credit::Wide { credit, .. } => {
+                let cost = n as u128 * per as u128;
+                let ok = *credit >= cost;
+                if ok {
+                    *credit -= cost;
+                }
+                ok
+            }
+        }
+    }
+
     /// Whether a bit bucket holds credit for `bytes` bytes.
     #[inline]
     pub fn has_bytes(&self, bytes: u64) -> bool {
@@ -194,12 +217,7 @@ impl Policer {
     #[inline]
     pub fn handle_frame(&mut self, now: SimTime, frame_bytes: u32) -> bool {
         self.bucket.refill(now);
-        if self.bucket.has_bytes(frame_bytes as u64) {
-            self.bucket.take_bytes(frame_bytes as u64);
-            true
-        } else {
-            false
-        }
+        self.bucket.try_take_scaled(frame_bytes as u64, PER_BYTE)
     }
 
     pub fn set_rate(&mut self, now: SimTime, rate: BitRate) {
@@ -322,12 +340,15 @@ mod tests {
             now = now.saturating_add(d);
             b.refill(SimTime(now));
             r.refill(now);
+            let mut b2 = b.clone();
             let ok = b.has_scaled(n, per);
             assert_eq!(ok, r.try_take(n as u128 * per as u128));
             if ok {
                 b.take_scaled(n, per);
             }
+            assert_eq!(b2.try_take_scaled(n, per), ok);
             assert_eq!(b.credit(), r.credit);
+            assert_eq!(b2.credit(), r.credit);
         }
     }
 
