@@ -66,6 +66,7 @@ impl UdpSource {
         self.next
     }
 
+    #[inline]
     fn draw_size(&mut self) -> u32 {
         match self.size {
             SizeDist::Fixed(s) => s,
