@@ -13,8 +13,10 @@
 //! which the model splits into logical processes for parallel execution.
 
 mod partition;
+mod pipeline;
 mod queue;
 mod sources;
+mod split;
 
 pub use sources::Source;
 
@@ -24,9 +26,10 @@ use queue::{EventQueue, Key};
 
 use crate::model::{Network, Packet, Tap};
 use crate::observe::capture::CaptureSink;
+use crate::observe::log;
 use crate::observe::metrics::Metrics;
 use crate::observe::timeseries::TimeSeries;
-use crate::observe::Observers;
+use crate::observe::{Books, Observers};
 use crate::scenario::{Config, Direction, EventConfig};
 use crate::units::SimTime;
 
@@ -69,6 +72,30 @@ pub struct Engine {
     /// Real frames the network delivered, with the time it delivered them,
     /// until the driver takes them.
     delivered: Vec<(SimTime, Packet, Vec<u8>)>,
+    /// Length of a time-series interval, in ns: queues are sampled at
+    /// every boundary.
+    interval_ns: u64,
+    role: Role,
+    /// The sending half's log, to its receiving half.
+    log: Option<log::Log>,
+}
+
+/// What part of its direction a logical process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// All of it.
+    Whole,
+    /// Sources, routers and link queues; what it sees goes into a log for
+    /// the receiving half ([`split`]).
+    Send,
+    /// The far ends of the links and the books.
+    Receive,
+}
+
+/// Whether the process running `part` keeps the timeline's notes: scenario
+/// events reach every process, and one tells the timeline.
+pub fn keeps_notes(part: Option<Direction>) -> bool {
+    part != Some(Direction::Out)
 }
 
 /// What a finished logical process hands back.
@@ -90,11 +117,22 @@ impl Engine {
     /// One logical process: the whole model, or with `part` only the flows
     /// going that way (the other direction's links stay idle in it).
     pub fn new(cfg: &Config, capture: Option<CaptureSink>, part: Option<Direction>) -> Self {
+        let books = Books::new(cfg, keeps_notes(part));
+        Self::build(cfg, capture, part, books, Role::Whole)
+    }
+
+    fn build(
+        cfg: &Config,
+        capture: Option<CaptureSink>,
+        part: Option<Direction>,
+        books: Books,
+        role: Role,
+    ) -> Self {
         let sources: Vec<_> = cfg
             .flows
             .iter()
             .enumerate()
-            .filter(|(_, f)| part.is_none_or(|d| d == f.direction))
+            .filter(|(_, f)| role != Role::Receive && part.is_none_or(|d| d == f.direction))
             .map(|(i, f)| Source::new(i as u32, f, cfg))
             .collect();
         let mut source_of_flow = vec![None; cfg.flows.len()];
@@ -124,11 +162,8 @@ impl Engine {
             link_scheduled: [None; 6],
             control_scheduled: None,
             observers: Observers {
-                metrics: Metrics::new(cfg),
+                books,
                 capture,
-                // Scenario events reach every process; one tells the timeline.
-                notes: part != Some(Direction::Out),
-                timeseries: TimeSeries::new(cfg),
                 frames: crate::model::FrameStore::default(),
                 tcp_delivered: Vec::new(),
             },
@@ -136,6 +171,9 @@ impl Engine {
             flow_count: cfg.flows.len(),
             external_seq: vec![0; cfg.flows.len()],
             delivered: Vec::new(),
+            interval_ns: cfg.report.interval.as_nanos().max(1),
+            role,
+            log: None,
         };
         engine.schedule_control();
         engine
@@ -239,9 +277,14 @@ impl Engine {
     pub fn truncate_end(&mut self, end: SimTime) {
         if end.max(self.now) < self.end {
             self.end = end.max(self.now);
-            self.observers.metrics.truncate(self.end);
-            self.observers.timeseries.truncate(self.end.0);
+            self.observers.books.truncate(self.end);
         }
+    }
+
+    /// Chunks of observations written and not yet read (0 when the process
+    /// keeps its own books).
+    pub fn log_backlog(&self) -> usize {
+        self.log.as_ref().map_or(0, |log| log.backlog())
     }
 
     /// The scenario's end.
@@ -272,62 +315,10 @@ impl Engine {
     pub fn run_until(&mut self, until: SimTime) -> bool {
         let stop = until.min(self.end);
         while let Some(key) = self.heap.peek() {
-            let t = key.time();
-            if t >= stop {
+            if key.time() >= stop {
                 break;
             }
-            self.now = t;
-            self.counters.events += 1;
-            let (class, index) = (key.class(), key.index() as usize);
-            if class == CLASS_SOURCE {
-                if self.source_scheduled[index] != Some(t) {
-                    self.heap.pop(); // superseded by an earlier deadline
-                    continue;
-                }
-                self.run_source(t, index);
-                continue;
-            }
-            if class == CLASS_LINK && self.link_scheduled[index] == Some(t) {
-                // Also hot: the link's next head replaces its entry in place.
-                // Every packet due now; looking at the head first spares a
-                // call that would find nothing.
-                let mut next = self.network.next_deadline(index);
-                while next.is_some_and(|d| d <= t) {
-                    self.network.handle_arrival(t, index, &mut self.observers);
-                    next = self.network.next_deadline(index);
-                }
-                self.link_scheduled[index] = next;
-                match next {
-                    Some(d) => self.heap.replace_top(Key::new(d, CLASS_LINK, index as u32)),
-                    None => self.heap.pop(),
-                }
-                if !self.observers.tcp_delivered.is_empty() {
-                    self.deliver_tcp(t);
-                }
-                continue;
-            }
-            self.heap.pop();
-            match class {
-                CLASS_EVENT => {
-                    let action = self.events[index].action;
-                    self.network.handle_action(t, action, &mut self.observers);
-                    self.deliver_tcp(t);
-                    for link in 0..6 {
-                        self.schedule_link(link);
-                    }
-                    self.schedule_control();
-                }
-                CLASS_CONTROL => {
-                    if self.control_scheduled != Some(t) {
-                        continue; // superseded by an earlier deadline
-                    }
-                    self.control_scheduled = None;
-                    self.network.handle_control(t, &mut self.observers);
-                    self.schedule_control();
-                }
-                // A link entry superseded by a link-down or an earlier one.
-                _ => {}
-            }
+            self.step(key);
         }
         if stop == self.end {
             self.now = self.end;
@@ -338,10 +329,69 @@ impl Engine {
         }
     }
 
+    /// Handles `key`, the queue's top entry.
+    #[inline(always)]
+    fn step(&mut self, key: Key) {
+        let t = key.time();
+        self.now = t;
+        self.counters.events += 1;
+        let (class, index) = (key.class(), key.index() as usize);
+        if class == CLASS_SOURCE {
+            if self.source_scheduled[index] != Some(t) {
+                self.heap.pop(); // superseded by an earlier deadline
+                return;
+            }
+            self.run_source(t, index);
+            return;
+        }
+        if class == CLASS_LINK && self.link_scheduled[index] == Some(t) {
+            // Also hot: the link's next head replaces its entry in place.
+            // Every packet due now; looking at the head first spares a
+            // call that would find nothing.
+            let mut next = self.network.next_deadline(index);
+            while next.is_some_and(|d| d <= t) {
+                self.network.handle_arrival(t, index, &mut self.observers);
+                next = self.network.next_deadline(index);
+            }
+            self.link_scheduled[index] = next;
+            match next {
+                Some(d) => self.heap.replace_top(Key::new(d, CLASS_LINK, index as u32)),
+                None => self.heap.pop(),
+            }
+            if !self.observers.tcp_delivered.is_empty() {
+                self.deliver_tcp(t);
+            }
+            return;
+        }
+        self.heap.pop();
+        match class {
+            CLASS_EVENT if self.role == Role::Send => self.send_half_event(t, index),
+            CLASS_EVENT => {
+                let action = self.events[index].action;
+                self.network.handle_action(t, action, &mut self.observers);
+                self.deliver_tcp(t);
+                for link in 0..6 {
+                    self.schedule_link(link);
+                }
+                self.schedule_control();
+            }
+            CLASS_CONTROL => {
+                if self.control_scheduled != Some(t) {
+                    return; // superseded by an earlier deadline
+                }
+                self.control_scheduled = None;
+                self.network.handle_control(t, &mut self.observers);
+                self.schedule_control();
+            }
+            // A link entry superseded by a link-down or an earlier one.
+            _ => {}
+        }
+    }
+
     /// The hot path: source `index`, whose entry is the queue's top, sends
     /// what is due at `t`; its next entry replaces the current one in place
     /// (one sift instead of a pop and a push).
-    #[inline]
+    #[inline(always)]
     fn run_source(&mut self, t: SimTime, index: usize) {
         // Links that got a packet, scheduled once the source's entry is
         // back in place.
@@ -349,8 +399,13 @@ impl Engine {
         let udp = matches!(self.sources[index], Source::Udp(_));
         while let Some(pkt) = self.sources[index].poll_transmit(t, &mut self.observers.frames) {
             self.counters.packets += 1;
-            self.observers.sent(t, &pkt);
-            if let Some(link) = self.network.handle_send(t, pkt, &mut self.observers) {
+            let link = if self.role == Role::Send {
+                self.send_half(t, Key::new(t, CLASS_SOURCE, index as u32), pkt)
+            } else {
+                self.observers.sent(t, &pkt);
+                self.network.handle_send(t, pkt, &mut self.observers)
+            };
+            if let Some(link) = link {
                 self.counters.hops += 1;
                 queued[link] = true;
             }
@@ -367,8 +422,10 @@ impl Engine {
                 .replace_top(Key::new(next, CLASS_SOURCE, index as u32)),
             None => self.heap.pop(),
         }
-        for (link, _) in queued.iter().enumerate().filter(|(_, q)| **q) {
-            self.schedule_link(link);
+        if self.role != Role::Send {
+            for (link, _) in queued.iter().enumerate().filter(|(_, q)| **q) {
+                self.schedule_link(link);
+            }
         }
         if !self.observers.tcp_delivered.is_empty() {
             self.deliver_tcp(t);
@@ -386,7 +443,7 @@ impl Engine {
     /// interval boundary to sample the links' queues. Sampling only brings a
     /// link's books up to `now`, so it never changes the results.
     pub fn advance(&mut self, until: SimTime) -> bool {
-        let interval = self.observers.timeseries.interval_ns();
+        let interval = self.interval_ns;
         loop {
             let next_interval = SimTime((self.now.0 / interval + 1) * interval);
             let done = self.run_until(next_interval.min(until));
@@ -402,20 +459,39 @@ impl Engine {
     /// Records the bytes waiting in every link's queue now.
     fn sample_queues(&mut self) {
         let now = self.now;
+        if let Some(log) = &mut self.log {
+            log.push(log::Item::Mark(Key::new(now, CLASS_EVENT, 0).halves()));
+        }
         for path in crate::scenario::PathId::ALL {
             for dir in [Direction::In, Direction::Out] {
                 let bytes = self.network.queued_bytes(path, dir, now);
-                self.observers
-                    .timeseries
-                    .queue_sample(now, path, dir, bytes);
+                match &mut self.log {
+                    // The receiving half keeps the books.
+                    Some(log) => log.push(log::Item::Seen(Box::new(log::Seen::QueueSample(
+                        now, path, dir, bytes,
+                    )))),
+                    None => self
+                        .observers
+                        .books
+                        .timeseries
+                        .queue_sample(now, path, dir, bytes),
+                }
             }
+        }
+    }
+
+    /// Hands over what is left in the log and closes it (a process that
+    /// logs, once it has reached the end): its reader then sees the end.
+    pub fn close_log(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.close();
         }
     }
 
     /// Closes the books at the scenario's end (the caller has run to it).
     pub fn finish(mut self) -> Outcome {
-        self.observers.metrics.finish(self.end);
-        self.observers.timeseries.finish();
+        self.observers.books.metrics.finish(self.end);
+        self.observers.books.timeseries.finish();
         let mut in_flight = vec![0; self.flow_count];
         let mut busy = [None; 6];
         for (path, dir, link) in self.network.links() {
@@ -431,8 +507,8 @@ impl Engine {
             .collect();
         Outcome {
             tcp,
-            metrics: self.observers.metrics,
-            timeseries: self.observers.timeseries,
+            metrics: self.observers.books.metrics,
+            timeseries: self.observers.books.timeseries,
             busy,
             in_flight,
             counters: self.counters,

@@ -8,12 +8,14 @@
 //! computes exactly what the whole model would, and the results are the same
 //! for any number of threads.
 //!
-//! Processes advance in windows of virtual time. When capturing, they meet
-//! at a barrier between windows and their capture observations are merged in
-//! `(time, process)` order by the writer, so captures are byte-identical for
-//! any thread count. Without capture there is nothing to merge in order: the
-//! processes never wait for each other, and windows (a hundredth of the run)
-//! only pace progress reports.
+//! On several threads without capture, each direction runs as two more
+//! processes, its sending and receiving halves ([`super::split`]), as tasks
+//! on worker threads ([`super::pipeline`]): so one direction's traffic keeps
+//! two cores busy. When capturing, the directions advance in windows of
+//! virtual time, one thread each, and meet at a barrier between windows so
+//! that the writer merges their frames in `(time, process)` order; captures
+//! are byte-identical for any thread count. On one thread the processes run
+//! in turn, a window each.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
@@ -61,12 +63,32 @@ pub fn run_partitioned(
     sinks: Option<Vec<CaptureSink>>,
     progress: &mut dyn FnMut(SimTime, u64),
 ) -> (Outcome, Option<[u64; 6]>) {
+    let parts = processes(cfg);
+    let outcomes = match sinks {
+        // Directions without a control plane or TCP: two halves each.
+        None if threads > 1 && parts.iter().all(Option::is_some) => {
+            super::pipeline::run(cfg, &parts, threads, progress)
+        }
+        sinks => run_windows(cfg, &parts, threads, sinks, progress),
+    };
+    merge(&parts, outcomes)
+}
+
+/// Runs the processes window by window: in turn on this thread, or with a
+/// capture on one thread each, meeting at a barrier after every window so
+/// that the capture's writer merges their frames in order.
+fn run_windows(
+    cfg: &Config,
+    parts: &[Option<Direction>],
+    threads: usize,
+    sinks: Option<Vec<CaptureSink>>,
+    progress: &mut dyn FnMut(SimTime, u64),
+) -> Vec<Outcome> {
     let capturing = sinks.is_some();
     let mut sinks: Vec<Option<CaptureSink>> = match sinks {
         Some(s) => s.into_iter().map(Some).collect(),
-        None => processes(cfg).iter().map(|_| None).collect(),
+        None => parts.iter().map(|_| None).collect(),
     };
-    let parts = processes(cfg);
     let mut lps: Vec<Engine> = parts
         .iter()
         .zip(sinks.iter_mut())
@@ -103,50 +125,6 @@ pub fn run_partitioned(
             }
             progress(until, sent.load(Ordering::Relaxed));
         }
-    } else if !capturing {
-        // Nothing to merge in order: each process runs to its end on its own
-        // thread, never waiting for the others; progress follows the
-        // slowest.
-        let reached: Vec<AtomicU64> = lps.iter().map(|_| AtomicU64::new(0)).collect();
-        let slowest = || {
-            SimTime(
-                reached
-                    .iter()
-                    .map(|r| r.load(Ordering::Acquire))
-                    .min()
-                    .unwrap_or(0),
-            )
-        };
-        let (first, rest) = lps.split_at_mut(1);
-        std::thread::scope(|scope| {
-            for (lp, r) in rest.iter_mut().zip(&reached[1..]) {
-                let run_window = &run_window;
-                scope.spawn(move || {
-                    for until in bounds() {
-                        run_window(lp, until);
-                        r.store(until.0, Ordering::Release);
-                    }
-                });
-            }
-            // One report per window boundary, once every process passed it.
-            let mut shown = bounds().peekable();
-            let mut report = |progress: &mut dyn FnMut(SimTime, u64)| {
-                let reached = slowest();
-                while let Some(until) = shown.next_if(|&b| b <= reached) {
-                    progress(until, sent.load(Ordering::Relaxed));
-                }
-            };
-            for until in bounds() {
-                run_window(&mut first[0], until);
-                reached[0].store(until.0, Ordering::Release);
-                report(progress);
-            }
-            while slowest() < end {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-                report(progress);
-            }
-            report(progress);
-        });
     } else {
         let barrier = Barrier::new(lps.len());
         let (first, rest) = lps.split_at_mut(1);
@@ -169,7 +147,13 @@ pub fn run_partitioned(
             }
         });
     }
-    let mut outcomes = lps.into_iter().map(Engine::finish);
+    lps.into_iter().map(Engine::finish).collect()
+}
+
+/// One outcome from the processes' outcomes (in the order of `parts`), and
+/// the frames captured per tap.
+fn merge(parts: &[Option<Direction>], outcomes: Vec<Outcome>) -> (Outcome, Option<[u64; 6]>) {
+    let mut outcomes = outcomes.into_iter();
     let mut merged = outcomes.next().expect("at least one process");
     let mut frames = merged.capture.take().map(CaptureSink::close);
     for (dir, o) in parts.iter().skip(1).zip(outcomes) {
@@ -195,4 +179,58 @@ pub fn run_partitioned(
         }
     }
     (merged, frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::Report;
+
+    /// Both directions loaded, a VPN with jitter and loss, and failures
+    /// that drop packets in flight and move flows between paths.
+    fn busy() -> Config {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/steady-1g.toml"),
+        )
+        .unwrap()
+        .replace("duration = \"10s\"", "duration = \"1s\"")
+            + "[vpn]\ngateway_sku = \"VpnGw1\"\nlatency = \"10ms\"\njitter = \"2ms\"\nloss = \"1%\"\n\
+               [[events]]\nat = \"300ms\"\naction = \"link-down\"\nlink = \"primary\"\n\
+               [[events]]\nat = \"400ms\"\naction = \"link-down\"\nlink = \"secondary\"\n\
+               [[events]]\nat = \"600ms\"\naction = \"link-up\"\nlink = \"primary\"\n";
+        crate::scenario::parse("busy.toml", &text).unwrap()
+    }
+
+    fn report(cfg: &Config, parts: &[Option<Direction>], outcomes: Vec<Outcome>) -> String {
+        Report::build(cfg, &merge(parts, outcomes).0, 0.0).to_json(true)
+    }
+
+    /// The halves of every direction on one worker (each sending half
+    /// stopped by its backlog over and over, its receiving half catching up
+    /// on the same thread), on two, and on as many as there are halves:
+    /// the report is the one process per direction makes.
+    #[test]
+    fn halves_on_any_number_of_workers_give_the_same_report() {
+        let cfg = busy();
+        let parts = processes(&cfg);
+        assert_eq!(parts.len(), 2);
+        let whole = report(
+            &cfg,
+            &parts,
+            run_windows(&cfg, &parts, 1, None, &mut |_, _| {}),
+        );
+        assert!(
+            whole.contains("link-down"),
+            "failures drop packets in flight"
+        );
+        for workers in [1, 2, 4] {
+            let mut reached = vec![];
+            let halves =
+                super::super::pipeline::run(&cfg, &parts, workers, &mut |t, _| reached.push(t));
+            assert_eq!(whole, report(&cfg, &parts, halves), "{workers} workers");
+            // Progress is told once per hundredth of the run, in order.
+            assert_eq!(reached.len(), 100);
+            assert!(reached.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
 }

@@ -9,12 +9,23 @@ use crate::units::SimTime;
 
 /// A queue entry: when, which kind of component, which one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Key(u128);
+pub struct Key(pub(super) u128);
 
 impl Key {
     #[inline]
     pub fn new(time: SimTime, class: u8, index: u32) -> Key {
         Key((time.0 as u128) << 64 | (class as u128) << 32 | index as u128)
+    }
+
+    /// The key as two 64-bit halves, high first (see [`Key::from_halves`]).
+    #[inline]
+    pub fn halves(self) -> [u64; 2] {
+        [(self.0 >> 64) as u64, self.0 as u64]
+    }
+
+    #[inline]
+    pub fn from_halves([high, low]: [u64; 2]) -> Key {
+        Key((high as u128) << 64 | low as u128)
     }
 
     #[inline]

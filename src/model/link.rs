@@ -112,7 +112,7 @@ impl Link {
     /// Offers a packet at `now`. On success returns its arrival time at the far
     /// end. A packet that finds the serializer idle is always accepted; one
     /// that must wait is accepted if the waiting bytes stay within the limit.
-    #[inline]
+    #[inline(always)]
     pub fn handle_enqueue(&mut self, now: SimTime, mut pkt: Packet) -> Result<SimTime, Refused> {
         if !self.up {
             return Err(Refused::Down);
@@ -270,6 +270,28 @@ impl Link {
     /// Packets queued or on the wire.
     pub fn in_flight(&self) -> impl Iterator<Item = &Packet> {
         self.fifo.iter().map(|f| &f.pkt)
+    }
+
+    /// The receiving half of a split link: `pkt`, accepted by the sending
+    /// half, reaches the far end at `arrive` (after every packet pushed
+    /// before it). Only arrivals are kept here: no queue, no serializer.
+    pub fn push_in_flight(&mut self, arrive: SimTime, pkt: Packet) {
+        self.fifo.push_back(InFlight {
+            tx_start: arrive,
+            arrive,
+            pkt,
+        });
+        self.started += 1;
+    }
+
+    /// The sending half of a split link: forgets the packets that have
+    /// reached the far end by `now` (the receiving half has them). They had
+    /// left the queue, so the queue's books do not change.
+    pub fn forget_arrived(&mut self, now: SimTime) {
+        while self.fifo.front().is_some_and(|f| f.arrive <= now) {
+            self.fifo.pop_front();
+            self.started -= 1;
+        }
     }
 }
 

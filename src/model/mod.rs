@@ -11,7 +11,7 @@ pub mod rib;
 mod ring;
 pub mod vpn;
 
-pub use network::{Network, Place, Tap};
+pub use network::{Network, NullTap, Place, Tap};
 pub use packet::{DropCause, FlowId, FrameStore, Packet, NO_FRAME};
 pub mod bfd;
 pub mod bgp;

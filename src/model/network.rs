@@ -117,6 +117,13 @@ pub trait Tap {
     fn note(&mut self, _now: SimTime, _text: String) {}
 }
 
+/// A tap that hears nothing: for the sending half of a split direction,
+/// which applies scenario events to its own state while the receiving half
+/// tells the observers.
+pub struct NullTap;
+
+impl Tap for NullTap {}
+
 struct FlowRoute {
     dst: IpAddr,
     dir: Direction,
@@ -370,6 +377,27 @@ impl Network {
         self.links[link].as_ref().and_then(|l| l.next_deadline())
     }
 
+    /// See [`Link::push_in_flight`].
+    pub fn push_in_flight(&mut self, link: usize, arrive: SimTime, pkt: Packet) {
+        if let Some(l) = self.links[link].as_mut() {
+            l.push_in_flight(arrive, pkt);
+        }
+    }
+
+    /// See [`Link::forget_arrived`].
+    pub fn forget_arrived(&mut self, link: usize, now: SimTime) {
+        if let Some(l) = self.links[link].as_mut() {
+            l.forget_arrived(now);
+        }
+    }
+
+    /// Arrival time of the last packet accepted on `link`.
+    pub fn last_arrival(&self, link: usize) -> SimTime {
+        self.links[link]
+            .as_ref()
+            .map_or(SimTime::ZERO, |l| l.last_arrival())
+    }
+
     pub fn has_link(&self, link: usize) -> bool {
         self.links[link].is_some()
     }
@@ -392,7 +420,7 @@ impl Network {
 
     /// A source hands a packet to the network at `now`. Returns the index of
     /// the link it was queued on, if any.
-    #[inline]
+    #[inline(always)]
     pub fn handle_send(
         &mut self,
         now: SimTime,
@@ -476,7 +504,7 @@ impl Network {
 
     /// The head packet of `link` arrives at its far end at `now` (the caller
     /// keeps to `next_deadline`); returns false when nothing was due.
-    #[inline]
+    #[inline(always)]
     pub fn handle_arrival(&mut self, now: SimTime, link: usize, tap: &mut impl Tap) -> bool {
         let Some(pkt) = self.links[link].as_mut().and_then(|l| l.poll_arrival(now)) else {
             return false;

@@ -290,6 +290,30 @@ impl Metrics {
         }
     }
 
+    /// Adds the counters that `sent`, `enqueued` and `gateway_passed` keep,
+    /// as `other` kept them: the sending half of a direction counts what it
+    /// sends itself (sums, which need no order), and its receiving half,
+    /// which keeps everything else, adds them at the end.
+    pub fn add_sent_counts(&mut self, other: &Metrics) {
+        for (mine, theirs) in self.flows.iter_mut().zip(&other.flows) {
+            mine.sent_packets += theirs.sent_packets;
+            mine.sent_bytes += theirs.sent_bytes;
+        }
+        for (mine, theirs) in self.links.iter_mut().zip(&other.links) {
+            mine.hop.tx_packets += theirs.hop.tx_packets;
+            mine.hop.tx_bytes += theirs.hop.tx_bytes;
+            for (a, b) in mine.policed_bits.iter_mut().zip(&theirs.policed_bits) {
+                *a += b;
+            }
+        }
+        for (mine, theirs) in self.gateway.iter_mut().zip(&other.gateway) {
+            mine.tx_packets += theirs.tx_packets;
+            mine.tx_bytes += theirs.tx_bytes;
+            mine.delivered_packets += theirs.delivered_packets;
+            mine.delivered_bytes += theirs.delivered_bytes;
+        }
+    }
+
     /// Takes over what another logical process, the one running direction
     /// `dir`, observed: its flows, its links and gateway direction, its drops
     /// and its timeline entries (merged in time order, this process's first
@@ -429,7 +453,7 @@ impl Tap for Metrics {
         self.flow_delivered_via(now, path, pkt);
     }
 
-    #[inline]
+    #[inline(always)]
     fn link_passed(
         &mut self,
         now: SimTime,

@@ -6,6 +6,7 @@ pub mod esp_sa;
 pub mod frames;
 pub mod hdr;
 pub mod html;
+pub mod log;
 pub mod metrics;
 pub mod pcapng;
 pub mod plots;
@@ -21,13 +22,107 @@ use crate::model::{DropCause, Packet, Place, Tap};
 use crate::scenario::{Direction, PathId};
 use crate::units::SimTime;
 
-/// Everything that watches a run: metrics always, a capture when asked.
-pub struct Observers {
+/// The books of a run: metrics and time series. Pure observers: they only
+/// count what they are told, inline or replayed from a [`log::Log`].
+pub struct Books {
     pub metrics: metrics::Metrics,
-    pub capture: Option<capture::CaptureSink>,
+    pub timeseries: timeseries::TimeSeries,
     /// Whether timeline notes are kept (one logical process keeps them).
     pub notes: bool,
-    pub timeseries: timeseries::TimeSeries,
+}
+
+impl Books {
+    pub fn new(cfg: &crate::scenario::Config, notes: bool) -> Self {
+        Books {
+            metrics: metrics::Metrics::new(cfg),
+            timeseries: timeseries::TimeSeries::new(cfg),
+            notes,
+        }
+    }
+
+    /// Counts a flow that appears during the run (real frames from outside).
+    pub fn add_flow(&mut self, f: &crate::scenario::FlowConfig) {
+        self.metrics.add_flow(f);
+        self.timeseries.add_flow(&f.name);
+    }
+
+    /// Ends the books at `end`, before the scenario's end (a live run
+    /// stopped early).
+    pub fn truncate(&mut self, end: SimTime) {
+        self.metrics.truncate(end);
+        self.timeseries.truncate(end.0);
+    }
+}
+
+macro_rules! both {
+    ($self:ident, $method:ident ( $($arg:expr),* )) => {{
+        $self.metrics.$method($($arg),*);
+        $self.timeseries.$method($($arg),*);
+    }};
+}
+
+impl Tap for Books {
+    #[inline(always)]
+    fn sent(&mut self, now: SimTime, pkt: &Packet) {
+        both!(self, sent(now, pkt))
+    }
+    #[inline(always)]
+    fn enqueued(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        both!(self, enqueued(now, path, dir, pkt))
+    }
+    #[inline(always)]
+    fn link_arrived(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        both!(self, link_arrived(now, path, dir, pkt))
+    }
+    #[inline(always)]
+    fn link_delivered(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        both!(self, link_delivered(now, path, dir, pkt))
+    }
+    #[inline(always)]
+    fn gateway_passed(&mut self, now: SimTime, dir: Direction, pkt: &Packet) {
+        both!(self, gateway_passed(now, dir, pkt))
+    }
+    #[inline(always)]
+    fn dropped(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
+        both!(self, dropped(now, place, cause, pkt))
+    }
+    #[inline(always)]
+    fn delivered(&mut self, now: SimTime, pkt: &Packet) {
+        both!(self, delivered(now, pkt))
+    }
+    #[inline(always)]
+    fn link_passed(
+        &mut self,
+        now: SimTime,
+        path: PathId,
+        dir: Direction,
+        gateway: bool,
+        pkt: &Packet,
+    ) {
+        both!(self, link_passed(now, path, dir, gateway, pkt))
+    }
+    fn path_changed(&mut self, now: SimTime, flow: crate::model::FlowId, from: PathId, to: PathId) {
+        self.metrics.path_changed(now, flow, from, to)
+    }
+    fn failure(&mut self, now: SimTime, path: PathId, what: &str) {
+        self.metrics.failure(now, path, what)
+    }
+    fn control_down(&mut self, now: SimTime, path: PathId) {
+        self.metrics.control_down(now, path)
+    }
+    fn note(&mut self, now: SimTime, text: String) {
+        if self.notes {
+            self.metrics.note(now, text)
+        }
+    }
+}
+
+/// Everything that watches a run: the books, a capture when asked, and the
+/// two things the model needs back from its packets: the bytes of real
+/// frames and the TCP segments delivered.
+pub struct Observers {
+    pub books: Books,
+    pub capture: Option<capture::CaptureSink>,
     /// Bytes of the packets that carry real frames (TCP segments).
     pub frames: crate::model::FrameStore,
     /// TCP segments delivered since the engine last looked, for their hosts.
@@ -37,8 +132,7 @@ pub struct Observers {
 impl Observers {
     /// Watches a flow that appears during the run (real frames from outside).
     pub fn add_flow(&mut self, f: &crate::scenario::FlowConfig) {
-        self.metrics.add_flow(f);
-        self.timeseries.add_flow(&f.name);
+        self.books.add_flow(f);
         if let Some(c) = &mut self.capture {
             c.add_flow(f, true);
         }
@@ -47,8 +141,7 @@ impl Observers {
 
 macro_rules! fan_out {
     ($self:ident, $method:ident ( $($arg:expr),* )) => {{
-        $self.metrics.$method($($arg),*);
-        $self.timeseries.$method($($arg),*);
+        $self.books.$method($($arg),*);
         if let Some(c) = &mut $self.capture {
             c.$method($($arg),*);
         }
@@ -59,8 +152,7 @@ macro_rules! fan_out {
 /// bytes, seen as `$shape` on the tap `$tap`.
 macro_rules! fan_out_bytes {
     ($self:ident, $pkt:expr, $now:expr, $tap:expr, $shape:expr, $method:ident ( $($arg:expr),* )) => {{
-        $self.metrics.$method($($arg),*);
-        $self.timeseries.$method($($arg),*);
+        $self.books.$method($($arg),*);
         if let Some(c) = &mut $self.capture {
             if $pkt.frame == crate::model::NO_FRAME {
                 c.$method($($arg),*);
@@ -159,18 +251,17 @@ impl Tap for Observers {
             }
             self.delivered(now, pkt);
         } else {
-            self.metrics.link_passed(now, path, dir, gateway, pkt);
-            self.timeseries.link_passed(now, path, dir, gateway, pkt);
+            self.books.link_passed(now, path, dir, gateway, pkt);
         }
     }
     fn path_changed(&mut self, now: SimTime, flow: crate::model::FlowId, from: PathId, to: PathId) {
-        self.metrics.path_changed(now, flow, from, to)
+        self.books.path_changed(now, flow, from, to)
     }
     fn failure(&mut self, now: SimTime, path: PathId, what: &str) {
-        self.metrics.failure(now, path, what)
+        self.books.failure(now, path, what)
     }
     fn control_down(&mut self, now: SimTime, path: PathId) {
-        self.metrics.control_down(now, path)
+        self.books.control_down(now, path)
     }
     fn control_frame(
         &mut self,
@@ -185,8 +276,6 @@ impl Tap for Observers {
         }
     }
     fn note(&mut self, now: SimTime, text: String) {
-        if self.notes {
-            self.metrics.note(now, text)
-        }
+        self.books.note(now, text)
     }
 }

@@ -474,7 +474,7 @@ impl Tap for TimeSeries {
     }
 
     /// `link_delivered` then `delivered`, finding the interval once.
-    #[inline]
+    #[inline(always)]
     fn link_passed(
         &mut self,
         now: SimTime,
