@@ -8,12 +8,17 @@
 //! its direction, and the worker steps whichever of its processes can go on,
 //! one slice of virtual time or one batch of records at a time.
 //!
+//! Where the load is not what the estimate said (sources that cost more
+//! per packet, a direction that drops most of its traffic), the first
+//! worker moves processes between workers twice early in the run, by the
+//! time each took so far; a process only moves between steps.
+//!
 //! No process ever waits inside a step. A sending half more than
 //! [`MAX_BACKLOG`] chunks ahead of its receiving half is not stepped until
 //! it catches up (memory stays bounded); a receiving half with nothing to
 //! read is not either. Results do not depend on any of this.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::split::{self, Received, Receiver};
@@ -125,34 +130,44 @@ pub fn run(
     let done: Vec<AtomicBool> = lps.iter().map(|_| AtomicBool::new(false)).collect();
     let reached: Vec<AtomicU64> = lps.iter().map(|_| AtomicU64::new(0)).collect();
     let sent = AtomicU64::new(0);
+    let workers = threads.clamp(1, lps.len());
+    let owner: Vec<AtomicUsize> = assign(cfg, parts, workers)
+        .into_iter()
+        .map(AtomicUsize::new)
+        .collect();
+    let busy: Vec<AtomicU64> = lps.iter().map(|_| AtomicU64::new(0)).collect();
     let pool = Pool {
         lps: &lps,
         done: &done,
         reached: &reached,
         sent: &sent,
+        owner: &owner,
+        busy: &busy,
     };
     let end = SimTime::ZERO + cfg.duration;
     let window = (cfg.duration.as_nanos() / 100).max(1);
     let mut shown = 0u64;
     let mut report = || {
-        let slowest = reached[parts.len()..]
-            .iter()
-            .map(|r| r.load(Ordering::Acquire))
-            .min()
-            .unwrap_or(0);
+        let slowest = pool.slowest(parts.len());
         while shown < end.0 && (shown + window).min(end.0) <= slowest {
             shown = (shown + window).min(end.0);
             progress(SimTime(shown), sent.load(Ordering::Relaxed));
         }
     };
     let workers = threads.clamp(1, lps.len());
-    let homes = assign(cfg, parts, workers);
     std::thread::scope(|scope| {
-        for mine in &homes[1..] {
+        for me in 1..workers {
             let pool = &pool;
-            scope.spawn(move || pool.work(mine, &mut || {}));
+            scope.spawn(move || pool.work(me, &mut || {}));
         }
-        pool.work(&homes[0], &mut report);
+        let mut checks = REBALANCE_AT.iter().peekable();
+        pool.work(0, &mut || {
+            report();
+            let slowest = pool.slowest(parts.len());
+            if checks.next_if(|&&at| slowest >= end.0 / 100 * at).is_some() {
+                pool.rebalance(workers);
+            }
+        });
     });
     report();
     let mut lps = lps
@@ -182,23 +197,77 @@ struct Pool<'a> {
     /// Virtual time each process has reached, in ns.
     reached: &'a [AtomicU64],
     sent: &'a AtomicU64,
+    /// The worker each process belongs to.
+    owner: &'a [AtomicUsize],
+    /// Wall-clock time each process has taken so far, in ns (measured
+    /// here, outside the model, only to balance the workers).
+    busy: &'a [AtomicU64],
 }
 
+/// When the first worker rebalances: at these hundredths of the run.
+const REBALANCE_AT: [u64; 2] = [2, 10];
+
 impl Pool<'_> {
-    /// One worker: steps the first process that can go on, in priority
-    /// order, until every process is done.
-    fn work(&self, mine: &[usize], between: &mut dyn FnMut()) {
+    /// Virtual time every receiving half (the processes from `first` on)
+    /// has passed, in ns.
+    fn slowest(&self, first: usize) -> u64 {
+        self.reached[first..]
+            .iter()
+            .map(|r| r.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Gives the processes to the workers again, by the time each has
+    /// taken so far, if that evens the load out noticeably.
+    fn rebalance(&self, workers: usize) {
+        let time: Vec<u64> = self
+            .busy
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let load = |owners: &[usize]| {
+            (0..workers)
+                .map(|w| {
+                    (0..owners.len())
+                        .filter(|&i| owners[i] == w)
+                        .map(|i| time[i])
+                        .sum::<u64>()
+                })
+                .max()
+                .unwrap_or(0)
+        };
+        let now: Vec<usize> = self
+            .owner
+            .iter()
+            .map(|o| o.load(Ordering::Relaxed))
+            .collect();
+        let better = lpt(&time, workers);
+        if load(&better) * 10 < load(&now) * 9 {
+            for (o, w) in self.owner.iter().zip(better) {
+                o.store(w, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// One worker: steps the first of its processes that can go on, in
+    /// priority order, until every process is done.
+    fn work(&self, me: usize, between: &mut dyn FnMut()) {
         let mut idle = 0u32;
-        while mine.iter().any(|&i| !self.done[i].load(Ordering::Acquire)) {
+        while self.done.iter().any(|d| !d.load(Ordering::Acquire)) {
             let mut progressed = false;
-            for &i in mine {
-                let lp = &self.lps[i];
-                if self.done[i].load(Ordering::Acquire) {
+            for (i, lp) in self.lps.iter().enumerate() {
+                if self.owner[i].load(Ordering::Relaxed) != me
+                    || self.done[i].load(Ordering::Acquire)
+                {
                     continue;
                 }
                 let Ok(mut lp) = lp.try_lock() else { continue };
                 let packets = lp.engine().counters.packets;
+                let started = std::time::Instant::now();
                 let step = lp.step();
+                let took = started.elapsed().as_nanos() as u64;
+                self.busy[i].fetch_add(took, Ordering::Relaxed);
                 let engine = lp.engine();
                 self.reached[i].store(engine.now().0, Ordering::Release);
                 self.sent
@@ -231,12 +300,11 @@ impl Pool<'_> {
     }
 }
 
-/// Which worker runs which process: each process stays on one worker, so
-/// its state stays in that core's caches. Processes are weighed by the
-/// packets per second of their direction's flows (each half does about half
-/// of a direction's work) and given, heaviest first, to the least loaded
-/// worker.
-fn assign(cfg: &Config, parts: &[Option<Direction>], workers: usize) -> Vec<Vec<usize>> {
+/// Which worker runs which process at first: each process stays on one
+/// worker (so its state stays in that core's caches) unless a rebalance
+/// moves it. Processes are weighed by the packets per second of their
+/// direction's flows (each half does about half of a direction's work).
+fn assign(cfg: &Config, parts: &[Option<Direction>], workers: usize) -> Vec<usize> {
     let pps = |part: Option<Direction>| -> f64 {
         cfg.flows
             .iter()
@@ -244,24 +312,42 @@ fn assign(cfg: &Config, parts: &[Option<Direction>], workers: usize) -> Vec<Vec<
             .map(|f| f.rate.bps() as f64 / (8.0 * f.size.mean()))
             .sum()
     };
-    let mut weighed: Vec<(f64, usize)> = Vec::new();
-    for (i, &part) in parts.iter().enumerate() {
-        let p = pps(part);
-        weighed.push((p + 1.0, i));
-        weighed.push((p + 1.0, parts.len() + i));
-    }
-    weighed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut homes = vec![Vec::new(); workers];
-    let mut load = vec![0.0f64; workers];
-    for (w, lp) in weighed {
-        let k = (0..workers)
-            .min_by(|&a, &b| load[a].total_cmp(&load[b]))
+    // Sending halves, then receiving halves, as in `run`; in packets per
+    // millisecond, plus one so that an idle direction still weighs.
+    let weights: Vec<u64> = (0..2)
+        .flat_map(|_| parts.iter().map(|&p| pps(p) as u64 / 1000 + 1))
+        .collect();
+    lpt(&weights, workers)
+}
+
+/// Longest processing time first: each weight, heaviest first (ties by
+/// index), to the least loaded worker (ties to the first); returns each
+/// one's worker.
+fn lpt(weights: &[u64], workers: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(weights[i]), i));
+    let mut load = vec![0u64; workers];
+    let mut owner = vec![0; weights.len()];
+    for i in order {
+        let w = (0..workers)
+            .min_by_key(|&w| (load[w], w))
             .expect("at least one worker");
-        load[k] += w;
-        homes[k].push(lp);
+        load[w] += weights[i];
+        owner[i] = w;
     }
-    for h in &mut homes {
-        h.sort_unstable();
+    owner
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lpt;
+
+    #[test]
+    fn longest_first_to_the_least_loaded() {
+        // 7 and 5 open the two workers; 4 joins 5; 3 joins 7; 1 joins 9.
+        assert_eq!(lpt(&[5, 3, 7, 1, 4], 2), vec![1, 0, 0, 1, 1]);
+        // Equal weights alternate; one worker takes everything.
+        assert_eq!(lpt(&[2, 2, 2, 2], 2), vec![0, 1, 0, 1]);
+        assert_eq!(lpt(&[9, 1, 4], 1), vec![0, 0, 0]);
     }
-    homes
 }
