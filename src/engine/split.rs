@@ -70,8 +70,13 @@ impl Engine {
                 arrive: self.network.last_arrival(link),
                 link: link as u8,
             }));
-            // The receiving half has the packets that arrived.
-            self.network.forget_arrived(link, now);
+            // The receiving half has the packets that arrived: forget them
+            // now and then, many at a time.
+            if self.counters.packets.is_multiple_of(256) {
+                for link in 0..6 {
+                    self.network.forget_arrived(link, now);
+                }
+            }
         }
         link
     }
@@ -187,7 +192,19 @@ impl Receiver {
         for _ in 0..budget {
             let next_sent = match self.reader.peek() {
                 Peek::Item(Item::Mark(k)) => Some(Key::from_halves(*k)),
-                Peek::Item(Item::Queued(q)) => Some(Key::new(q.time, CLASS_SOURCE, q.index)),
+                Peek::Item(Item::Queued(q)) => {
+                    let (q, key) = (*q, Key::new(q.time, CLASS_SOURCE, q.index));
+                    match self.engine.heap.peek().filter(|k| k.time() < end) {
+                        Some(own) if own < key => self.engine.step(own),
+                        // The common case: a packet put on a link, read in
+                        // place.
+                        _ => {
+                            self.reader.skip();
+                            self.engine.receive(q);
+                        }
+                    }
+                    continue;
+                }
                 Peek::Item(_) => {
                     // The rest of the group being read.
                     self.apply_next();
@@ -216,13 +233,19 @@ impl Receiver {
         match item {
             Item::Mark(k) => e.now = Key::from_halves(k).time().max(e.now),
             Item::Seen(seen) => (*seen).replay(&mut e.observers.books),
-            Item::Queued(q) => {
-                e.now = q.time.max(e.now);
-                e.network
-                    .push_in_flight(q.link as usize, q.arrive, q.packet());
-                e.schedule_link(q.link as usize);
-            }
+            Item::Queued(q) => e.receive(q),
         }
+    }
+}
+
+impl Engine {
+    /// The receiving half: a packet the sending half put on a link.
+    #[inline]
+    fn receive(&mut self, q: log::Queued) {
+        self.now = q.time.max(self.now);
+        let link = q.link as usize;
+        self.network.push_in_flight(link, q.arrive, q.packet());
+        self.schedule_link(link);
     }
 }
 

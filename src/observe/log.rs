@@ -242,6 +242,13 @@ impl LogReader {
         }
     }
 
+    /// Passes over the record [`LogReader::peek`] showed (one without
+    /// anything to drop, read in place).
+    #[inline]
+    pub fn skip(&mut self) {
+        self.pos += 1;
+    }
+
     /// Takes the record [`LogReader::peek`] showed.
     #[inline]
     pub fn take(&mut self) -> Option<Item> {
