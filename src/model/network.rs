@@ -88,12 +88,16 @@ pub trait Tap {
         gateway: bool,
         pkt: &Packet,
     ) {
+        link_passed_steps(self, now, path, dir, gateway, pkt)
+    }
+    /// Reached the far end of a link and was dropped by the policer there.
+    /// Means exactly `link_arrived` then `dropped` at the link for cause
+    /// `policer`, which is what it does unless a tap does the same in fewer
+    /// steps.
+    #[inline]
+    fn link_policed(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
         self.link_arrived(now, path, dir, pkt);
-        self.link_delivered(now, path, dir, pkt);
-        if gateway {
-            self.gateway_passed(now, dir, pkt);
-        }
-        self.delivered(now, pkt);
+        self.dropped(now, Place::Link(path, dir), DropCause::Policer, pkt);
     }
     /// The path a flow's packets are sent on changed (first packet on `to`).
     fn path_changed(&mut self, _now: SimTime, _flow: FlowId, _from: PathId, _to: PathId) {}
@@ -115,6 +119,24 @@ pub trait Tap {
     }
     /// Something worth a line in the timeline.
     fn note(&mut self, _now: SimTime, _text: String) {}
+}
+
+/// [`Tap::link_passed`] as the calls it stands for, on `tap`.
+#[inline]
+pub fn link_passed_steps<T: Tap + ?Sized>(
+    tap: &mut T,
+    now: SimTime,
+    path: PathId,
+    dir: Direction,
+    gateway: bool,
+    pkt: &Packet,
+) {
+    tap.link_arrived(now, path, dir, pkt);
+    tap.link_delivered(now, path, dir, pkt);
+    if gateway {
+        tap.gateway_passed(now, dir, pkt);
+    }
+    tap.delivered(now, pkt);
 }
 
 /// A tap that hears nothing: for the sending half of a split direction,
@@ -535,8 +557,7 @@ impl Network {
         // the observers); the observers then hear the same calls in the same
         // order as if they had been told along the way.
         if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
-            tap.link_arrived(now, path, dir, &pkt);
-            tap.dropped(now, place, DropCause::Policer, &pkt);
+            tap.link_policed(now, path, dir, &pkt);
             return true;
         }
         let gateway = dir == Direction::In && !self.fastpath;
