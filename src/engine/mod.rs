@@ -345,14 +345,9 @@ impl Engine {
             return;
         }
         if class == CLASS_LINK && self.link_scheduled[index] == Some(t) {
-            // Also hot: the link's next head replaces its entry in place.
-            // Every packet due now; looking at the head first spares a
-            // call that would find nothing.
-            let mut next = self.network.next_deadline(index);
-            while next.is_some_and(|d| d <= t) {
-                self.network.handle_arrival(t, index, &mut self.observers);
-                next = self.network.next_deadline(index);
-            }
+            // Also hot: every packet due now arrives, and the link's next
+            // head replaces its entry in place.
+            let next = self.network.handle_arrivals(t, index, &mut self.observers);
             self.link_scheduled[index] = next;
             match next {
                 Some(d) => self.heap.replace_top(Key::new(d, CLASS_LINK, index as u32)),

@@ -524,13 +524,16 @@ impl Network {
         }
     }
 
-    /// The head packet of `link` arrives at its far end at `now` (the caller
-    /// keeps to `next_deadline`); returns false when nothing was due.
+    /// Every packet of `link` due by `now` arrives at the far end, in order;
+    /// returns when the next one is due, if the link holds one.
     #[inline(always)]
-    pub fn handle_arrival(&mut self, now: SimTime, link: usize, tap: &mut impl Tap) -> bool {
-        let Some(pkt) = self.links[link].as_mut().and_then(|l| l.poll_arrival(now)) else {
-            return false;
-        };
+    pub fn handle_arrivals(
+        &mut self,
+        now: SimTime,
+        link: usize,
+        tap: &mut impl Tap,
+    ) -> Option<SimTime> {
+        let l = self.links[link].as_mut()?;
         let path = PathId::ALL[link / 2];
         let dir = if link.is_multiple_of(2) {
             Direction::In
@@ -538,41 +541,44 @@ impl Network {
             Direction::Out
         };
         let place = Place::Link(path, dir);
-        if self.black_hole[path as usize] {
-            tap.dropped(now, place, DropCause::BlackHole, &pkt);
-            return true;
-        }
-        if path == PathId::Vpn {
-            let vpn = self.vpn.as_mut().expect("VPN link exists");
-            if vpn.loss_ppb > 0
-                && vpn.loss_rng[dir_index(dir)].gen_range(0..1_000_000_000) < vpn.loss_ppb
-            {
-                tap.dropped(now, place, DropCause::Loss, &pkt);
-                return true;
+        // Each packet is read where it waited (the link's slot), not copied.
+        while let Some(pkt) = l.poll_arrival(now) {
+            if self.black_hole[path as usize] {
+                tap.dropped(now, place, DropCause::BlackHole, pkt);
+                continue;
             }
-            tap.link_passed(now, path, dir, false, &pkt);
-            return true;
+            if path == PathId::Vpn {
+                let vpn = self.vpn.as_mut().expect("VPN link exists");
+                if vpn.loss_ppb > 0
+                    && vpn.loss_rng[dir_index(dir)].gen_range(0..1_000_000_000) < vpn.loss_ppb
+                {
+                    tap.dropped(now, place, DropCause::Loss, pkt);
+                    continue;
+                }
+                tap.link_passed(now, path, dir, false, pkt);
+                continue;
+            }
+            // The policer and the gateway decide first (they do not depend
+            // on the observers); the observers then hear the same calls in
+            // the same order as if they had been told along the way.
+            if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
+                tap.link_policed(now, path, dir, pkt);
+                continue;
+            }
+            let gateway = dir == Direction::In && !self.fastpath;
+            if gateway
+                && self.gateways[dir_index(dir)]
+                    .handle_packet(now, pkt.ip_len)
+                    .is_err()
+            {
+                tap.link_arrived(now, path, dir, pkt);
+                tap.link_delivered(now, path, dir, pkt);
+                tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, pkt);
+                continue;
+            }
+            tap.link_passed(now, path, dir, gateway, pkt);
         }
-        // The policer and the gateway decide first (they do not depend on
-        // the observers); the observers then hear the same calls in the same
-        // order as if they had been told along the way.
-        if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
-            tap.link_policed(now, path, dir, &pkt);
-            return true;
-        }
-        let gateway = dir == Direction::In && !self.fastpath;
-        if gateway
-            && self.gateways[dir_index(dir)]
-                .handle_packet(now, pkt.ip_len)
-                .is_err()
-        {
-            tap.link_arrived(now, path, dir, &pkt);
-            tap.link_delivered(now, path, dir, &pkt);
-            tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, &pkt);
-            return true;
-        }
-        tap.link_passed(now, path, dir, gateway, &pkt);
-        true
+        l.next_deadline()
     }
 
     /// Applies a scenario event at `now`.
