@@ -345,14 +345,9 @@ impl Engine {
             return;
         }
         if class == CLASS_LINK && self.link_scheduled[index] == Some(t) {
-            // Also hot: the link's next head replaces its entry in place.
-            // Every packet due now; looking at the head first spares a
-            // call that would find nothing.
-            let mut next = self.network.next_deadline(index);
-            while next.is_some_and(|d| d <= t) {
-                self.network.handle_arrival(t, index, &mut self.observers);
-                next = self.network.next_deadline(index);
-            }
+            // Also hot: every packet due now arrives, and the link's next
+            // head replaces its entry in place.
+            let next = self.network.handle_arrivals(t, index, &mut self.observers);
             self.link_scheduled[index] = next;
             match next {
                 Some(d) => self.heap.replace_top(Key::new(d, CLASS_LINK, index as u32)),
@@ -393,28 +388,45 @@ impl Engine {
     /// (one sift instead of a pop and a push).
     #[inline(always)]
     fn run_source(&mut self, t: SimTime, index: usize) {
-        // Links that got a packet, scheduled once the source's entry is
-        // back in place.
-        let mut queued = [false; 6];
-        let udp = matches!(self.sources[index], Source::Udp(_));
-        while let Some(pkt) = self.sources[index].poll_transmit(t, &mut self.observers.frames) {
-            self.counters.packets += 1;
-            let link = if self.role == Role::Send {
-                self.send_half(t, Key::new(t, CLASS_SOURCE, index as u32), pkt)
-            } else {
-                self.observers.sent(t, &pkt);
-                self.network.handle_send(t, pkt, &mut self.observers)
-            };
-            if let Some(link) = link {
-                self.counters.hops += 1;
-                queued[link] = true;
-            }
-            if udp {
-                // One packet per entry: the next is due later.
-                break;
+        let Source::Udp(udp) = &mut self.sources[index] else {
+            return self.run_tcp_source(t, index);
+        };
+        // One packet per entry: the next is due later. Sending only queues
+        // or drops, so nothing reaches a TCP host here.
+        let pkt = udp.poll_transmit(t);
+        let next = udp.next_deadline();
+        let link = match pkt {
+            Some(pkt) => self.send(t, index, pkt),
+            None => None,
+        };
+        self.reschedule_source(index, next);
+        if let Some(link) = link {
+            if self.role != Role::Send {
+                self.schedule_link(link);
             }
         }
-        let next = self.sources[index].next_deadline();
+    }
+
+    /// Source `index` hands `pkt` to the network (or, in a sending half, to
+    /// the log too) at `t`; returns the link it was put on, if any.
+    #[inline(always)]
+    fn send(&mut self, t: SimTime, index: usize, pkt: Packet) -> Option<usize> {
+        self.counters.packets += 1;
+        let link = if self.role == Role::Send {
+            self.send_half(t, Key::new(t, CLASS_SOURCE, index as u32), pkt)
+        } else {
+            self.observers.sent(t, &pkt);
+            self.network.handle_send(t, pkt, &mut self.observers)
+        };
+        if link.is_some() {
+            self.counters.hops += 1;
+        }
+        link
+    }
+
+    /// Source `index`, whose entry is the queue's top, is next due at `next`.
+    #[inline(always)]
+    fn reschedule_source(&mut self, index: usize, next: Option<SimTime>) {
         self.source_scheduled[index] = next;
         match next {
             Some(next) => self
@@ -422,6 +434,22 @@ impl Engine {
                 .replace_top(Key::new(next, CLASS_SOURCE, index as u32)),
             None => self.heap.pop(),
         }
+    }
+
+    /// [`Engine::run_source`] for a TCP flow, whose hosts may send several
+    /// segments at once.
+    #[inline(never)]
+    fn run_tcp_source(&mut self, t: SimTime, index: usize) {
+        // Links that got a packet, scheduled once the source's entry is
+        // back in place.
+        let mut queued = [false; 6];
+        while let Some(pkt) = self.sources[index].poll_transmit(t, &mut self.observers.frames) {
+            if let Some(link) = self.send(t, index, pkt) {
+                queued[link] = true;
+            }
+        }
+        let next = self.sources[index].next_deadline();
+        self.reschedule_source(index, next);
         if self.role != Role::Send {
             for (link, _) in queued.iter().enumerate().filter(|(_, q)| **q) {
                 self.schedule_link(link);

@@ -170,20 +170,20 @@ impl Link {
         Ok(arrive)
     }
 
-    /// The packet at the head if it has arrived by `now`.
-    #[inline]
-    pub fn poll_arrival(&mut self, now: SimTime) -> Option<Packet> {
+    /// Takes the packet at the head if it has arrived by `now` (lent, not
+    /// copied: it stays in its slot until the next packet is accepted).
+    #[inline(always)]
+    pub fn poll_arrival(&mut self, now: SimTime) -> Option<&Packet> {
         let head = self.fifo.front()?;
         if head.arrive > now {
             return None;
         }
-        let f = self.fifo.pop_front()?;
         if self.started > 0 {
             self.started -= 1;
         } else {
-            self.queued_bytes -= f.pkt.wire_len as u64;
+            self.queued_bytes -= head.pkt.wire_len as u64;
         }
-        Some(f.pkt)
+        self.fifo.pop_front_ref().map(|f| &f.pkt)
     }
 
     /// Arrival time of the head packet.

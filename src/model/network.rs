@@ -88,12 +88,16 @@ pub trait Tap {
         gateway: bool,
         pkt: &Packet,
     ) {
+        link_passed_steps(self, now, path, dir, gateway, pkt)
+    }
+    /// Reached the far end of a link and was dropped by the policer there.
+    /// Means exactly `link_arrived` then `dropped` at the link for cause
+    /// `policer`, which is what it does unless a tap does the same in fewer
+    /// steps.
+    #[inline]
+    fn link_policed(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
         self.link_arrived(now, path, dir, pkt);
-        self.link_delivered(now, path, dir, pkt);
-        if gateway {
-            self.gateway_passed(now, dir, pkt);
-        }
-        self.delivered(now, pkt);
+        self.dropped(now, Place::Link(path, dir), DropCause::Policer, pkt);
     }
     /// The path a flow's packets are sent on changed (first packet on `to`).
     fn path_changed(&mut self, _now: SimTime, _flow: FlowId, _from: PathId, _to: PathId) {}
@@ -115,6 +119,24 @@ pub trait Tap {
     }
     /// Something worth a line in the timeline.
     fn note(&mut self, _now: SimTime, _text: String) {}
+}
+
+/// [`Tap::link_passed`] as the calls it stands for, on `tap`.
+#[inline]
+pub fn link_passed_steps<T: Tap + ?Sized>(
+    tap: &mut T,
+    now: SimTime,
+    path: PathId,
+    dir: Direction,
+    gateway: bool,
+    pkt: &Packet,
+) {
+    tap.link_arrived(now, path, dir, pkt);
+    tap.link_delivered(now, path, dir, pkt);
+    if gateway {
+        tap.gateway_passed(now, dir, pkt);
+    }
+    tap.delivered(now, pkt);
 }
 
 /// A tap that hears nothing: for the sending half of a split direction,
@@ -502,13 +524,16 @@ impl Network {
         }
     }
 
-    /// The head packet of `link` arrives at its far end at `now` (the caller
-    /// keeps to `next_deadline`); returns false when nothing was due.
+    /// Every packet of `link` due by `now` arrives at the far end, in order;
+    /// returns when the next one is due, if the link holds one.
     #[inline(always)]
-    pub fn handle_arrival(&mut self, now: SimTime, link: usize, tap: &mut impl Tap) -> bool {
-        let Some(pkt) = self.links[link].as_mut().and_then(|l| l.poll_arrival(now)) else {
-            return false;
-        };
+    pub fn handle_arrivals(
+        &mut self,
+        now: SimTime,
+        link: usize,
+        tap: &mut impl Tap,
+    ) -> Option<SimTime> {
+        let l = self.links[link].as_mut()?;
         let path = PathId::ALL[link / 2];
         let dir = if link.is_multiple_of(2) {
             Direction::In
@@ -516,42 +541,44 @@ impl Network {
             Direction::Out
         };
         let place = Place::Link(path, dir);
-        if self.black_hole[path as usize] {
-            tap.dropped(now, place, DropCause::BlackHole, &pkt);
-            return true;
-        }
-        if path == PathId::Vpn {
-            let vpn = self.vpn.as_mut().expect("VPN link exists");
-            if vpn.loss_ppb > 0
-                && vpn.loss_rng[dir_index(dir)].gen_range(0..1_000_000_000) < vpn.loss_ppb
-            {
-                tap.dropped(now, place, DropCause::Loss, &pkt);
-                return true;
+        // Each packet is read where it waited (the link's slot), not copied.
+        while let Some(pkt) = l.poll_arrival(now) {
+            if self.black_hole[path as usize] {
+                tap.dropped(now, place, DropCause::BlackHole, pkt);
+                continue;
             }
-            tap.link_passed(now, path, dir, false, &pkt);
-            return true;
+            if path == PathId::Vpn {
+                let vpn = self.vpn.as_mut().expect("VPN link exists");
+                if vpn.loss_ppb > 0
+                    && vpn.loss_rng[dir_index(dir)].gen_range(0..1_000_000_000) < vpn.loss_ppb
+                {
+                    tap.dropped(now, place, DropCause::Loss, pkt);
+                    continue;
+                }
+                tap.link_passed(now, path, dir, false, pkt);
+                continue;
+            }
+            // The policer and the gateway decide first (they do not depend
+            // on the observers); the observers then hear the same calls in
+            // the same order as if they had been told along the way.
+            if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
+                tap.link_policed(now, path, dir, pkt);
+                continue;
+            }
+            let gateway = dir == Direction::In && !self.fastpath;
+            if gateway
+                && self.gateways[dir_index(dir)]
+                    .handle_packet(now, pkt.ip_len)
+                    .is_err()
+            {
+                tap.link_arrived(now, path, dir, pkt);
+                tap.link_delivered(now, path, dir, pkt);
+                tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, pkt);
+                continue;
+            }
+            tap.link_passed(now, path, dir, gateway, pkt);
         }
-        // The policer and the gateway decide first (they do not depend on
-        // the observers); the observers then hear the same calls in the same
-        // order as if they had been told along the way.
-        if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
-            tap.link_arrived(now, path, dir, &pkt);
-            tap.dropped(now, place, DropCause::Policer, &pkt);
-            return true;
-        }
-        let gateway = dir == Direction::In && !self.fastpath;
-        if gateway
-            && self.gateways[dir_index(dir)]
-                .handle_packet(now, pkt.ip_len)
-                .is_err()
-        {
-            tap.link_arrived(now, path, dir, &pkt);
-            tap.link_delivered(now, path, dir, &pkt);
-            tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, &pkt);
-            return true;
-        }
-        tap.link_passed(now, path, dir, gateway, &pkt);
-        true
+        l.next_deadline()
     }
 
     /// Applies a scenario event at `now`.

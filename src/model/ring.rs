@@ -47,7 +47,7 @@ impl<T: Copy> Ring<T> {
         (self.len > 0).then(|| &self.buf[self.head])
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn push_back(&mut self, value: T) {
         if self.len == self.buf.len() {
             self.grow(value);
@@ -66,6 +66,19 @@ impl<T: Copy> Ring<T> {
         self.head = (self.head + 1) & (self.buf.len() - 1);
         self.len -= 1;
         Some(value)
+    }
+
+    /// Removes the front value and lends it: its slot keeps it until a
+    /// push reuses it, so the caller reads it in place instead of copying.
+    #[inline(always)]
+    pub fn pop_front_ref(&mut self) -> Option<&T> {
+        if self.len == 0 {
+            return None;
+        }
+        let i = self.head;
+        self.head = (i + 1) & (self.buf.len() - 1);
+        self.len -= 1;
+        Some(&self.buf[i])
     }
 
     /// Doubles the slots, keeping the values in order from slot 0.
@@ -115,8 +128,10 @@ mod tests {
             if (rng >> 40) % 8 < if fill { 5 } else { 3 } {
                 ring.push_back(i);
                 reference.push_back(i);
-            } else {
+            } else if i % 2 == 0 {
                 assert_eq!(ring.pop_front(), reference.pop_front());
+            } else {
+                assert_eq!(ring.pop_front_ref().copied(), reference.pop_front());
             }
             assert_eq!(ring.len(), reference.len());
             assert_eq!(ring.front(), reference.front());

@@ -3,104 +3,14 @@
 //! Memory is bounded by the number of flows, links and minutes simulated,
 //! never by the number of packets.
 
-use hdrhistogram::Histogram;
-
+pub use super::latency::Latency;
 use crate::model::{DropCause, FlowId, Packet, Place, Tap};
 use crate::scenario::{Config, Direction, PathId};
 use crate::units::{SimDuration, SimTime, NS_PER_SEC};
 
-/// Latency histograms keep 4 significant digits (128 ns resolution at 2 ms)
-/// up to 60 s; longer latencies are recorded as 60 s.
-const HIST_MAX_NS: u64 = 60 * NS_PER_SEC;
-const HIST_DIGITS: u8 = 4;
 const MINUTE: u64 = 60 * NS_PER_SEC;
-/// Slots of a [`Latency`]'s pending counts (a power of two).
-const PENDING_SLOTS: usize = 16;
 
 pub type DropCounts = [u64; DropCause::ALL.len()];
-
-/// A latency distribution: an HdrHistogram plus the exact min, max and sum.
-///
-/// `hist`, `min`, `max` and `sum` are complete only after [`Latency::flush`]
-/// ([`Metrics::finish`] flushes every one). `hist` is an HdrHistogram of
-/// [`HIST_DIGITS`] digits once it has counts (or once [`Metrics::finish`]
-/// made the flows' ones); until then a two-value stand-in, as a histogram of
-/// 4 digits takes 256 kB from the start and most links never see a packet.
-#[derive(Clone)]
-pub struct Latency {
-    pub hist: Histogram<u64>,
-    pub min: u64,
-    pub max: u64,
-    pub sum: u128,
-    /// Counts not yet in the fields above: `(ns, count)` slots,
-    /// direct-mapped by value. Latencies repeat (a constant one on an
-    /// uncongested link, one per frame size), so most records only count
-    /// here. The histogram, min, max and sum end the same whatever the order
-    /// values reach them in (the histogram's size follows the largest), so
-    /// slots are settled in any order.
-    pending: [(u64, u64); PENDING_SLOTS],
-}
-
-impl Latency {
-    fn new() -> Self {
-        Latency {
-            hist: Histogram::new_with_bounds(1, 2, 0).expect("valid stand-in bounds"),
-            min: u64::MAX,
-            max: 0,
-            sum: 0,
-            pending: [(0, 0); PENDING_SLOTS],
-        }
-    }
-
-    #[inline]
-    pub fn record(&mut self, d: SimDuration) {
-        let ns = d.as_nanos();
-        // A slot holding `ns` (or the empty `(0, 0)` for `ns` = 0) counts it.
-        let slot = &mut self.pending[(ns ^ ns >> 8) as usize % PENDING_SLOTS];
-        if slot.0 == ns {
-            slot.1 += 1;
-        } else {
-            let old = std::mem::replace(slot, (ns, 1));
-            if old.1 > 0 {
-                self.settle(old);
-            }
-        }
-    }
-
-    /// Replaces the stand-in by the real histogram, if not done yet.
-    fn materialize(&mut self) {
-        if self.hist.sigfig() != HIST_DIGITS {
-            // Starts small and grows with the largest latency recorded, so
-            // memory follows the latencies seen, not the 60 s bound.
-            self.hist = Histogram::new(HIST_DIGITS).expect("valid histogram precision");
-        }
-    }
-
-    /// Adds `n` latencies of `ns` to the histogram, min, max and sum.
-    fn settle(&mut self, (ns, n): (u64, u64)) {
-        self.materialize();
-        // `record_n` grows the histogram (auto-resize); values are capped at
-        // the documented maximum, so it cannot fail.
-        let _ = self.hist.record_n(ns.clamp(1, HIST_MAX_NS), n);
-        self.min = self.min.min(ns);
-        self.max = self.max.max(ns);
-        self.sum += ns as u128 * n as u128;
-    }
-
-    /// Moves the pending counts into `hist`, `min`, `max` and `sum`.
-    pub fn flush(&mut self) {
-        for i in 0..PENDING_SLOTS {
-            let slot = std::mem::take(&mut self.pending[i]);
-            if slot.1 > 0 {
-                self.settle(slot);
-            }
-        }
-    }
-
-    pub fn count(&self) -> u64 {
-        self.hist.len() + self.pending.iter().map(|s| s.1).sum::<u64>()
-    }
-}
 
 /// A gap in a flow's deliveries during which its packets were lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -192,7 +102,11 @@ pub struct Metrics {
     pub drop_sites: std::collections::BTreeMap<(Place, DropCause), u64>,
     /// Drops at one site not yet in `drop_sites`: a run of drops at the same
     /// place for the same cause (a policer at work) costs no map look-up.
-    drop_run: ((Place, DropCause), u64),
+    /// The site is a [`site_code`], so that a drop compares one number.
+    drop_run: (u16, u64),
+    /// The per-minute counters' minute of the last packet and its bounds
+    /// `[start, end)`: a minute holds millions of packets.
+    minute: (usize, u64, u64),
     pub timeline: Vec<TimelineEntry>,
     pub failovers: Vec<FailoverRecord>,
     /// Flow entries of failovers not yet converged (skips the per-packet
@@ -239,7 +153,8 @@ impl Metrics {
             gateway: Default::default(),
             router_drops: Default::default(),
             drop_sites: Default::default(),
-            drop_run: ((Place::Router(Direction::In), DropCause::NoRoute), 0),
+            drop_run: (0, 0),
+            minute: (0, 0, 0),
             timeline: Vec::new(),
             failovers: Vec::new(),
             open_failovers: 0,
@@ -262,6 +177,7 @@ impl Metrics {
             l.policed_bits.truncate(minutes);
             l.dropped_bits.truncate(minutes);
         }
+        self.minute = (0, 0, 0);
     }
 
     /// Closes the books at the end of the run: completes the latency
@@ -352,29 +268,67 @@ impl Metrics {
     }
 
     fn flush_drop_run(&mut self) {
-        let (site, n) = self.drop_run;
+        let (code, n) = self.drop_run;
         if n > 0 {
-            *self.drop_sites.entry(site).or_insert(0) += n;
+            *self.drop_sites.entry(site_of(code)).or_insert(0) += n;
             self.drop_run.1 = 0;
         }
     }
 
-    /// A link's counters for a packet that came out of its far end.
+    /// A drop at another site than the drops before it.
+    #[cold]
+    fn start_drop_run(&mut self, code: u16) {
+        self.flush_drop_run();
+        self.drop_run.0 = code;
+    }
+
+    /// The flow's side of a drop at site `code`, and the run of drops there.
     #[inline(always)]
-    fn count_delivered(
-        l: &mut LinkStats,
-        now: SimTime,
-        path: PathId,
-        dir: Direction,
-        pkt: &Packet,
-    ) {
+    fn flow_dropped(&mut self, code: u16, cause: DropCause, pkt: &Packet) {
+        let f = &mut self.flows[pkt.flow as usize];
+        f.drops[cause.index()] += 1;
+        f.lost_since_delivery += 1;
+        if self.open_failovers > 0 {
+            self.failovers_lost(pkt);
+        }
+        if self.drop_run.0 != code {
+            self.start_drop_run(code);
+        }
+        self.drop_run.1 += 1;
+    }
+
+    /// A packet of a flow caught in failovers not yet converged was lost.
+    #[cold]
+    fn failovers_lost(&mut self, pkt: &Packet) {
+        for rec in &mut self.failovers {
+            for fe in rec
+                .flows
+                .iter_mut()
+                .filter(|fe| fe.flow == pkt.flow as usize && fe.converged.is_none())
+            {
+                fe.lost_packets += 1;
+                fe.lost_bytes += pkt.ip_len as u64;
+            }
+        }
+    }
+
+    /// A link's counters for a packet that came out of its far end; `m` is
+    /// the minute of `now` when the link is a circuit's way in.
+    #[inline(always)]
+    fn count_delivered(l: &mut LinkStats, now: SimTime, m: Option<usize>, pkt: &Packet) {
         l.hop.delivered_packets += 1;
         l.hop.delivered_bytes += pkt.wire_len as u64;
         l.latency.record(now - pkt.enqueued);
-        if dir == Direction::In && path != PathId::Vpn {
-            let m = Self::minute(now, l.policed_bits.len());
+        if let Some(m) = m {
             l.policed_bits[m] += 8 * pkt.wire_len as u64;
         }
+    }
+
+    /// The minute of `now` for the policer's counters of `path` and `dir`,
+    /// if it has them on the way in (past the far end of the link).
+    #[inline(always)]
+    fn minute_in(&mut self, now: SimTime, path: PathId, dir: Direction) -> Option<usize> {
+        (dir == Direction::In && path != PathId::Vpn).then(|| self.minute(now))
     }
 
     /// A packet of a flow came out of a link on `path`: the flow's path,
@@ -383,24 +337,38 @@ impl Metrics {
     fn flow_delivered_via(&mut self, now: SimTime, path: PathId, pkt: &Packet) {
         let f = &mut self.flows[pkt.flow as usize];
         f.path = Some(path);
+        self.flow_arrived_via(now, path, pkt);
+    }
+
+    /// What `flow_delivered_via` does after setting the flow's path.
+    #[inline(always)]
+    fn flow_arrived_via(&mut self, now: SimTime, path: PathId, pkt: &Packet) {
         if self.open_failovers > 0 {
-            for rec in &mut self.failovers {
-                for fe in rec
-                    .flows
-                    .iter_mut()
-                    .filter(|fe| fe.flow == pkt.flow as usize && fe.converged.is_none())
-                {
-                    if path != rec.path {
-                        fe.converged = Some(now);
-                        fe.after = Some(path);
-                        self.open_failovers -= 1;
-                    }
-                }
-            }
+            self.failovers_converged(now, path, pkt);
         }
+        let f = &mut self.flows[pkt.flow as usize];
         if f.awaiting_first == Some(path) {
             f.awaiting_first = None;
             self.first_delivery(now, path, pkt);
+        }
+    }
+
+    /// A packet of a flow caught in failovers not yet converged came out on
+    /// `path`: the failovers of other paths are over for it.
+    #[cold]
+    fn failovers_converged(&mut self, now: SimTime, path: PathId, pkt: &Packet) {
+        for rec in &mut self.failovers {
+            for fe in rec
+                .flows
+                .iter_mut()
+                .filter(|fe| fe.flow == pkt.flow as usize && fe.converged.is_none())
+            {
+                if path != rec.path {
+                    fe.converged = Some(now);
+                    fe.after = Some(path);
+                    self.open_failovers -= 1;
+                }
+            }
         }
     }
 
@@ -414,9 +382,73 @@ impl Metrics {
         self.timeline.push(TimelineEntry { time: now, text });
     }
 
-    fn minute(now: SimTime, len: usize) -> usize {
-        ((now.0 / MINUTE) as usize).min(len.saturating_sub(1))
+    /// The per-minute counters' index of `now` (the last one past the end).
+    #[inline(always)]
+    fn minute(&mut self, now: SimTime) -> usize {
+        let (m, start, end) = self.minute;
+        if now.0 >= start && now.0 < end {
+            return m;
+        }
+        self.new_minute(now)
     }
+
+    #[cold]
+    fn new_minute(&mut self, now: SimTime) -> usize {
+        // Every link has the same number of minutes.
+        let len = self.links[0].policed_bits.len();
+        let m = ((now.0 / MINUTE) as usize).min(len.saturating_sub(1));
+        let start = m as u64 * MINUTE;
+        let end = if m + 1 >= len {
+            u64::MAX
+        } else {
+            start + MINUTE
+        };
+        self.minute = (m, start, end);
+        m
+    }
+
+    /// A packet's flow received it at `now` (after the flow's path is set).
+    #[inline(always)]
+    fn flow_received(f: &mut FlowStats, now: SimTime, outage_min: SimDuration, pkt: &Packet) {
+        f.received_packets += 1;
+        f.received_bytes += pkt.ip_len as u64;
+        f.latency.record(now - pkt.sent);
+        if f.lost_since_delivery > 0 {
+            if now.saturating_since(f.last_delivery) >= outage_min {
+                f.outages.push(Outage {
+                    start_ns: f.last_delivery.0,
+                    end_ns: now.0,
+                    lost_packets: f.lost_since_delivery,
+                });
+            }
+            f.lost_since_delivery = 0;
+        }
+        f.last_delivery = now;
+    }
+}
+
+/// A drop site `(place, cause)` as one number: places are numbered links 0
+/// to 5 (path * 2 + direction), gateway 6 and 7, routers 8 and 9.
+#[inline(always)]
+fn site_code(place: Place, cause: DropCause) -> u16 {
+    let p = match place {
+        Place::Link(path, dir) => link_slot(path, dir),
+        Place::Gateway(dir) => 6 + dir as usize,
+        Place::Router(dir) => 8 + dir as usize,
+    };
+    (p * 16 + cause.index()) as u16
+}
+
+/// The site of a [`site_code`].
+fn site_of(code: u16) -> (Place, DropCause) {
+    let (p, c) = (code as usize / 16, code as usize % 16);
+    let dir = [Direction::In, Direction::Out][p % 2];
+    let place = match p {
+        0..=5 => Place::Link(PathId::ALL[p / 2], dir),
+        6 | 7 => Place::Gateway(dir),
+        _ => Place::Router(dir),
+    };
+    (place, DropCause::ALL[c])
 }
 
 impl Tap for Metrics {
@@ -441,15 +473,16 @@ impl Tap for Metrics {
         l.hop.tx_bytes += pkt.wire_len as u64;
         if dir == Direction::Out && path != PathId::Vpn {
             // Out of Azure the policer sits before the egress queue.
-            let m = Self::minute(now, l.policed_bits.len());
-            l.policed_bits[m] += 8 * pkt.wire_len as u64;
+            let m = self.minute(now);
+            self.links[link_slot(path, dir)].policed_bits[m] += 8 * pkt.wire_len as u64;
         }
     }
 
     #[inline]
     fn link_delivered(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        let m = self.minute_in(now, path, dir);
         let l = &mut self.links[link_slot(path, dir)];
-        Self::count_delivered(l, now, path, dir, pkt);
+        Self::count_delivered(l, now, m, pkt);
         self.flow_delivered_via(now, path, pkt);
     }
 
@@ -462,15 +495,33 @@ impl Tap for Metrics {
         gateway: bool,
         pkt: &Packet,
     ) {
+        let m = self.minute_in(now, path, dir);
         let l = &mut self.links[link_slot(path, dir)];
         l.hop.rx_packets += 1;
         l.hop.rx_bytes += pkt.wire_len as u64;
-        Self::count_delivered(l, now, path, dir, pkt);
-        self.flow_delivered_via(now, path, pkt);
+        Self::count_delivered(l, now, m, pkt);
         if gateway {
             self.gateway_passed(now, dir, pkt);
         }
-        self.delivered(now, pkt);
+        // `flow_delivered_via` and `delivered`, with one look-up of the
+        // flow (they count disjoint things, so the order is free).
+        let f = &mut self.flows[pkt.flow as usize];
+        f.path = Some(path);
+        Self::flow_received(f, now, self.outage_min, pkt);
+        self.flow_arrived_via(now, path, pkt);
+    }
+
+    #[inline(always)]
+    fn link_policed(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        let slot = link_slot(path, dir);
+        let m = self.minute(now);
+        let cause = DropCause::Policer;
+        self.flow_dropped((slot * 16 + cause.index()) as u16, cause, pkt);
+        let l = &mut self.links[slot];
+        l.hop.rx_packets += 1;
+        l.hop.rx_bytes += pkt.wire_len as u64;
+        l.hop.drops[cause.index()] += 1;
+        l.dropped_bits[m] += 8 * pkt.wire_len as u64;
     }
 
     fn path_changed(&mut self, now: SimTime, flow: FlowId, from: PathId, to: PathId) {
@@ -495,32 +546,13 @@ impl Tap for Metrics {
 
     #[inline]
     fn dropped(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
-        let f = &mut self.flows[pkt.flow as usize];
-        f.drops[cause.index()] += 1;
-        f.lost_since_delivery += 1;
-        if self.open_failovers > 0 {
-            for rec in &mut self.failovers {
-                for fe in rec
-                    .flows
-                    .iter_mut()
-                    .filter(|fe| fe.flow == pkt.flow as usize && fe.converged.is_none())
-                {
-                    fe.lost_packets += 1;
-                    fe.lost_bytes += pkt.ip_len as u64;
-                }
-            }
-        }
-        if self.drop_run.0 != (place, cause) {
-            self.flush_drop_run();
-            self.drop_run.0 = (place, cause);
-        }
-        self.drop_run.1 += 1;
+        self.flow_dropped(site_code(place, cause), cause, pkt);
         match place {
             Place::Link(path, dir) => {
+                let m = self.minute(now);
                 let l = &mut self.links[link_slot(path, dir)];
                 l.hop.drops[cause.index()] += 1;
                 if cause == DropCause::Policer {
-                    let m = Self::minute(now, l.dropped_bits.len());
                     l.dropped_bits[m] += 8 * pkt.wire_len as u64;
                 }
             }
@@ -536,21 +568,12 @@ impl Tap for Metrics {
 
     #[inline(always)]
     fn delivered(&mut self, now: SimTime, pkt: &Packet) {
-        let f = &mut self.flows[pkt.flow as usize];
-        f.received_packets += 1;
-        f.received_bytes += pkt.ip_len as u64;
-        f.latency.record(now - pkt.sent);
-        if f.lost_since_delivery > 0 {
-            if now.saturating_since(f.last_delivery) >= self.outage_min {
-                f.outages.push(Outage {
-                    start_ns: f.last_delivery.0,
-                    end_ns: now.0,
-                    lost_packets: f.lost_since_delivery,
-                });
-            }
-            f.lost_since_delivery = 0;
-        }
-        f.last_delivery = now;
+        Self::flow_received(
+            &mut self.flows[pkt.flow as usize],
+            now,
+            self.outage_min,
+            pkt,
+        );
     }
 
     fn note(&mut self, now: SimTime, text: String) {
@@ -598,34 +621,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pending_counts_give_the_same_histogram() {
-        // Values that repeat, collide in the slots, grow the histogram or
-        // are clamped (0, and above 60 s), against recording each at once.
-        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-        let mut l = Latency::new();
-        let mut h = Histogram::<u64>::new(HIST_DIGITS).unwrap();
-        let (mut min, mut max, mut sum) = (u64::MAX, 0, 0u128);
-        for i in 0..50_000u64 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            let ns = match i % 4 {
-                0 => 2_000_000 + rng % 3,
-                1 => rng % 100_000_000_000,
-                2 => 2_000_000 + 16 * (rng % 40),
-                _ if i % 100 == 3 => rng % 2,
-                _ => rng % 5_000,
-            };
-            l.record(SimDuration(ns));
-            h.record(ns.clamp(1, HIST_MAX_NS)).unwrap();
-            (min, max, sum) = (min.min(ns), max.max(ns), sum + ns as u128);
+    fn drop_site_codes_are_distinct_and_reversible() {
+        let dirs = [Direction::In, Direction::Out];
+        let mut places: Vec<Place> = PathId::ALL
+            .into_iter()
+            .flat_map(|p| dirs.map(|d| Place::Link(p, d)))
+            .collect();
+        places.extend(dirs.map(Place::Gateway));
+        places.extend(dirs.map(Place::Router));
+        let mut seen = std::collections::BTreeSet::new();
+        for place in places {
+            for cause in DropCause::ALL {
+                let code = site_code(place, cause);
+                assert!(seen.insert(code), "{place:?} {cause:?}");
+                assert_eq!(site_of(code), (place, cause));
+            }
         }
-        assert_eq!(l.count(), h.len());
-        l.flush();
-        assert_eq!((l.min, l.max, l.sum), (min, max, sum));
-        assert_eq!(l.count(), h.len());
-        assert_eq!(l.hist, h);
-        assert_eq!(l.hist.high(), h.high());
-        assert_eq!(l.hist.distinct_values(), h.distinct_values());
+    }
+
+    #[test]
+    fn cached_minute_is_the_quotient_capped_at_the_last() {
+        // Times forward, backward and past the end (a 150 s run has 3
+        // minutes), before and after a truncation to 70 s (2 minutes).
+        let (text, name) = crate::scenario::DEFAULT_SCENARIO;
+        let mut cfg = crate::scenario::parse(text, name).unwrap();
+        cfg.duration = SimDuration(150 * NS_PER_SEC);
+        let mut m = Metrics::new(&cfg);
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for round in 0..2 {
+            let len = m.links[0].policed_bits.len();
+            assert_eq!(len, 3 - round);
+            let mut t = 0u64;
+            for i in 0..20_000 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                t = match i % 3 {
+                    0 => t + rng % (2 * NS_PER_SEC),
+                    1 => rng % (300 * NS_PER_SEC),
+                    _ => [0, MINUTE - 1, MINUTE, 2 * MINUTE, u64::MAX][rng as usize % 5],
+                };
+                let expected = ((t / MINUTE) as usize).min(len - 1);
+                assert_eq!(m.minute(SimTime(t)), expected, "t = {t}");
+            }
+            m.truncate(SimTime(70 * NS_PER_SEC));
+        }
     }
 }

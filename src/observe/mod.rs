@@ -6,6 +6,7 @@ pub mod esp_sa;
 pub mod frames;
 pub mod hdr;
 pub mod html;
+mod latency;
 pub mod log;
 pub mod metrics;
 pub mod pcapng;
@@ -101,6 +102,10 @@ impl Tap for Books {
     ) {
         both!(self, link_passed(now, path, dir, gateway, pkt))
     }
+    #[inline(always)]
+    fn link_policed(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        both!(self, link_policed(now, path, dir, pkt))
+    }
     fn path_changed(&mut self, now: SimTime, flow: crate::model::FlowId, from: PathId, to: PathId) {
         self.metrics.path_changed(now, flow, from, to)
     }
@@ -129,16 +134,6 @@ pub struct Observers {
     pub tcp_delivered: Vec<Packet>,
 }
 
-impl Observers {
-    /// Watches a flow that appears during the run (real frames from outside).
-    pub fn add_flow(&mut self, f: &crate::scenario::FlowConfig) {
-        self.books.add_flow(f);
-        if let Some(c) = &mut self.capture {
-            c.add_flow(f, true);
-        }
-    }
-}
-
 macro_rules! fan_out {
     ($self:ident, $method:ident ( $($arg:expr),* )) => {{
         $self.books.$method($($arg),*);
@@ -165,9 +160,24 @@ macro_rules! fan_out_bytes {
     }};
 }
 
-impl Tap for Observers {
-    #[inline]
-    fn sent(&mut self, now: SimTime, pkt: &Packet) {
+impl Observers {
+    /// Watches a flow that appears during the run (real frames from outside).
+    pub fn add_flow(&mut self, f: &crate::scenario::FlowConfig) {
+        self.books.add_flow(f);
+        if let Some(c) = &mut self.capture {
+            c.add_flow(f, true);
+        }
+    }
+
+    /// Whether only the books hear about `pkt`: no capture, no real bytes.
+    #[inline(always)]
+    fn books_only(&self, pkt: &Packet) -> bool {
+        self.capture.is_none() && pkt.frame == crate::model::NO_FRAME
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn sent_captured(&mut self, now: SimTime, pkt: &Packet) {
         fan_out_bytes!(
             self,
             pkt,
@@ -177,9 +187,42 @@ impl Tap for Observers {
             sent(now, pkt)
         )
     }
-    #[inline]
+
+    #[cold]
+    #[inline(never)]
+    fn dropped_captured(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
+        let shape = frames::Shape::Drop(place, cause);
+        fan_out_bytes!(
+            self,
+            pkt,
+            now,
+            |_: &capture::CaptureSink| crate::scenario::CaptureTap::Drops,
+            shape,
+            dropped(now, place, cause, pkt)
+        );
+        if pkt.frame != crate::model::NO_FRAME {
+            self.frames.free(pkt.frame);
+        }
+    }
+}
+
+impl Tap for Observers {
+    // Without a capture, a synthetic packet only reaches the books: that
+    // path is inlined into the engine's loop; the rest is out of line.
+    #[inline(always)]
+    fn sent(&mut self, now: SimTime, pkt: &Packet) {
+        if self.capture.is_none() {
+            self.books.sent(now, pkt)
+        } else {
+            self.sent_captured(now, pkt)
+        }
+    }
+    #[inline(always)]
     fn enqueued(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
-        fan_out!(self, enqueued(now, path, dir, pkt))
+        self.books.enqueued(now, path, dir, pkt);
+        if let Some(c) = &mut self.capture {
+            c.enqueued(now, path, dir, pkt);
+        }
     }
     #[inline]
     fn link_arrived(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
@@ -205,18 +248,12 @@ impl Tap for Observers {
     fn gateway_passed(&mut self, now: SimTime, dir: Direction, pkt: &Packet) {
         fan_out!(self, gateway_passed(now, dir, pkt))
     }
+    #[inline(always)]
     fn dropped(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
-        let shape = frames::Shape::Drop(place, cause);
-        fan_out_bytes!(
-            self,
-            pkt,
-            now,
-            |_: &capture::CaptureSink| crate::scenario::CaptureTap::Drops,
-            shape,
-            dropped(now, place, cause, pkt)
-        );
-        if pkt.frame != crate::model::NO_FRAME {
-            self.frames.free(pkt.frame);
+        if self.books_only(pkt) {
+            self.books.dropped(now, place, cause, pkt)
+        } else {
+            self.dropped_captured(now, place, cause, pkt)
         }
     }
     #[inline]
@@ -233,7 +270,7 @@ impl Tap for Observers {
             self.tcp_delivered.push(*pkt);
         }
     }
-    #[inline]
+    #[inline(always)]
     fn link_passed(
         &mut self,
         now: SimTime,
@@ -242,16 +279,20 @@ impl Tap for Observers {
         gateway: bool,
         pkt: &Packet,
     ) {
-        if self.capture.is_some() || pkt.frame != crate::model::NO_FRAME {
-            // Captured or carrying real bytes: step by step.
-            self.link_arrived(now, path, dir, pkt);
-            self.link_delivered(now, path, dir, pkt);
-            if gateway {
-                self.gateway_passed(now, dir, pkt);
-            }
-            self.delivered(now, pkt);
-        } else {
+        if self.books_only(pkt) {
             self.books.link_passed(now, path, dir, gateway, pkt);
+        } else {
+            // A capture, or a packet with real bytes: step by step.
+            crate::model::network::link_passed_steps(self, now, path, dir, gateway, pkt);
+        }
+    }
+    #[inline(always)]
+    fn link_policed(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        if self.books_only(pkt) {
+            self.books.link_policed(now, path, dir, pkt);
+        } else {
+            self.link_arrived(now, path, dir, pkt);
+            self.dropped_captured(now, Place::Link(path, dir), DropCause::Policer, pkt);
         }
     }
     fn path_changed(&mut self, now: SimTime, flow: crate::model::FlowId, from: PathId, to: PathId) {

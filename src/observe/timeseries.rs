@@ -473,6 +473,14 @@ impl Tap for TimeSeries {
         self.delivered_in(k, now, pkt);
     }
 
+    #[inline(always)]
+    fn link_policed(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+        let k = self.index(now);
+        let cause = DropCause::Policer.index();
+        self.flows[pkt.flow as usize][k].drops[cause] += 1;
+        self.links[slot(path, dir)][k].drops[cause] += 1;
+    }
+
     /// `link_delivered` then `delivered`, finding the interval once.
     #[inline(always)]
     fn link_passed(

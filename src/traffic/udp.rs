@@ -80,7 +80,7 @@ impl UdpSource {
     }
 
     /// The packet due at `now`, if one is. Schedules the next.
-    #[inline]
+    #[inline(always)]
     pub fn poll_transmit(&mut self, now: SimTime) -> Option<Packet> {
         match self.next {
             Some(t) if t <= now => {}
