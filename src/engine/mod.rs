@@ -17,6 +17,8 @@ mod pipeline;
 mod queue;
 mod sources;
 mod split;
+#[cfg(test)]
+mod tests;
 
 pub use sources::Source;
 
@@ -60,7 +62,8 @@ pub struct Engine {
     source_scheduled: Vec<Option<SimTime>>,
     events: Vec<EventConfig>,
     heap: EventQueue,
-    /// The time each link's pending entry is for, if it has one.
+    /// The time each link's pending entry is for, if it has one: none
+    /// exactly when the link holds no packet (between steps).
     link_scheduled: [Option<SimTime>; 6],
     /// The same for the control plane.
     control_scheduled: Option<SimTime>,
@@ -366,6 +369,10 @@ impl Engine {
                 self.network.handle_action(t, action, &mut self.observers);
                 self.deliver_tcp(t);
                 for link in 0..6 {
+                    if self.network.next_deadline(link).is_none() {
+                        // Emptied (a link down): its entry, if any, is stale.
+                        self.link_scheduled[link] = None;
+                    }
                     self.schedule_link(link);
                 }
                 self.schedule_control();
@@ -401,7 +408,9 @@ impl Engine {
         };
         self.reschedule_source(index, next);
         if let Some(link) = link {
-            if self.role != Role::Send {
+            // A link with an entry held packets before this one, so its
+            // head, and the entry, stay.
+            if self.role != Role::Send && self.link_scheduled[link].is_none() {
                 self.schedule_link(link);
             }
         }

@@ -99,26 +99,29 @@ impl EventQueue {
         assert!(n > 0, "sift in an empty event queue");
         let heap = self.heap.as_mut_ptr();
         let mut i = 0;
+        let mut left = 1;
         // SAFETY: every index read or written is below `n`, the length:
         // `i` starts at 0 < n and becomes `child` only once `child < n` is
-        // known. The queue is on every event's path, where the checks cost.
+        // known (`left + 1 < n` in the loop, `left < n` after it). The queue
+        // is on every event's path, where the checks cost.
         unsafe {
-            loop {
-                let left = 2 * i + 1;
-                if left >= n {
-                    break;
-                }
-                let right = left + 1;
-                let child = if right < n && *heap.add(right) < *heap.add(left) {
-                    right
-                } else {
-                    left
-                };
+            // While both children exist: the loop needs no test of the
+            // right one (the engine's queue holds a handful of entries, so
+            // most sifts end in one or two rounds).
+            while left + 1 < n {
+                let child = left + (*heap.add(left + 1) < *heap.add(left)) as usize;
                 if key <= *heap.add(child) {
-                    break;
+                    *heap.add(i) = key;
+                    return;
                 }
                 *heap.add(i) = *heap.add(child);
                 i = child;
+                left = 2 * i + 1;
+            }
+            // A last, lone left child.
+            if left < n && *heap.add(left) < key {
+                *heap.add(i) = *heap.add(left);
+                i = left;
             }
             *heap.add(i) = key;
         }

@@ -392,7 +392,9 @@ impl Metrics {
         self.new_minute(now)
     }
 
+    // Out of line, or its division is hoisted into every caller's loop.
     #[cold]
+    #[inline(never)]
     fn new_minute(&mut self, now: SimTime) -> usize {
         // Every link has the same number of minutes.
         let len = self.links[0].policed_bits.len();

@@ -234,12 +234,19 @@ impl TimeSeries {
         (self.duration_ns - self.start_ns(k)).min(self.interval_ns)
     }
 
-    #[inline]
+    #[inline(always)]
     fn index(&mut self, now: SimTime) -> usize {
         let (k, start, end) = self.cur;
         if now.0 >= start && now.0 < end {
             return k;
         }
+        self.new_index(now)
+    }
+
+    // Out of line, or its division is hoisted into every caller's loop.
+    #[cold]
+    #[inline(never)]
+    fn new_index(&mut self, now: SimTime) -> usize {
         let k = ((now.0 / self.interval_ns) as usize).min(self.intervals - 1);
         let start = k as u64 * self.interval_ns;
         self.cur = (k, start, start + self.interval_ns);
