@@ -245,7 +245,10 @@ impl Engine {
         self.now = q.time.max(self.now);
         let link = q.link as usize;
         self.network.push_in_flight(link, q.arrive, q.packet());
-        self.schedule_link(link);
+        // Behind a head that already has its entry, nothing to schedule.
+        if self.link_scheduled[link].is_none() {
+            self.schedule_link(link);
+        }
     }
 }
 
