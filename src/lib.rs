@@ -22,7 +22,9 @@
 //! - [`model`]: pure state machines (link, policer, gateways, routing, the
 //!   network that wires them); every call takes `now`, nothing reads a clock.
 //! - [`traffic`]: sources, as state machines with `poll_transmit(now)`.
-//! - [`engine`]: owns virtual time and the event queue.
+//! - [`engine`]: owns virtual time and the event queue; runs the logical
+//!   processes (the directions, each in a sending and a receiving half) on
+//!   worker threads.
 //! - [`observe`]: metrics and time series (watching the network through
 //!   `model::Tap`), `report.json`, the printed summary, and the views made of
 //!   them (SVG plots, `report.html`, HdrHistogram files).

@@ -9,8 +9,12 @@
 //! arrivals in link order, then sources in flow order.
 //!
 //! Links are the only place where one part of the model hands a packet to
-//! another, always at least the link's propagation delay later: the seam along
-//! which the model splits into logical processes for parallel execution.
+//! another: the seam along which the model splits into logical processes
+//! for parallel execution. The directions share nothing (`partition`);
+//! within a direction, a link's sending side hands each packet to its far
+//! end, never the reverse, so a direction splits into a sending and a
+//! receiving half joined by a log (`split`), run as tasks on worker
+//! threads (`pipeline`).
 
 mod partition;
 mod pipeline;
@@ -22,7 +26,7 @@ mod tests;
 
 pub use sources::Source;
 
-pub use partition::{processes, run_partitioned, Partitioning};
+pub use partition::{processes, run_partitioned};
 
 use queue::{EventQueue, Key};
 

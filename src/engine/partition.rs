@@ -28,13 +28,6 @@ use crate::units::{SimDuration, SimTime};
 /// Window of virtual time between merges when capturing.
 pub const CAPTURE_WINDOW: SimDuration = SimDuration::from_millis(1);
 
-/// How the model is split into logical processes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Partitioning {
-    /// One process per direction.
-    ByDirection,
-}
-
 /// The logical processes of a scenario: one per direction, or one for the
 /// whole model when a control plane couples the directions (a BGP message
 /// arriving one way changes the routes of the other at once: zero

@@ -16,7 +16,7 @@ const PENDING_SLOTS: usize = 16;
 ///
 /// `hist`, `min`, `max` and `sum` are complete only after [`Latency::flush`]
 /// (`Metrics::finish` flushes every one). `hist` is an HdrHistogram of
-/// [`HIST_DIGITS`] digits once it has counts (or once `Metrics::finish` made
+/// `HIST_DIGITS` digits once it has counts (or once `Metrics::finish` made
 /// the flows' ones); until then a two-value stand-in, as a histogram of 4
 /// digits takes 256 kB from the start and most links never see a packet.
 #[derive(Clone)]

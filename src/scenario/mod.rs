@@ -2,7 +2,7 @@
 //! the rest of eremu runs on.
 //!
 //! Parsing happens once. [`raw`] mirrors the file (unknown keys are errors),
-//! [`validate`] turns it into a [`Config`] whose values are all present, in
+//! `validate` turns it into a [`Config`] whose values are all present, in
 //! range and consistent, and every error names the file, line, column and key.
 
 pub mod config;
