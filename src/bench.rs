@@ -144,6 +144,7 @@ pub fn run(
     threads: usize,
     repeat: u32,
     capture: CaptureMode,
+    halves: bool,
 ) -> Result<BenchResult, OutputError> {
     let mut counts = vec![1];
     if threads > 1 {
@@ -160,7 +161,7 @@ pub fn run(
             match &captured {
                 None => {
                     let started = Instant::now();
-                    let r = crate::simulate_with(cfg, t);
+                    let r = crate::simulate_threads(cfg, t, halves);
                     let wall = started.elapsed().as_secs_f64();
                     keep_best(
                         &mut best,

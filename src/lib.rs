@@ -74,8 +74,14 @@ pub fn default_threads() -> usize {
 /// capture, and returns its report. The report is the same for any number of
 /// threads.
 pub fn simulate_with(cfg: &Config, threads: usize) -> Report {
+    simulate_threads(cfg, threads, false)
+}
+
+/// [`simulate_with`], with each direction in two halves when `halves`
+/// (see `eremu run --halves`). The report is the same either way.
+pub fn simulate_threads(cfg: &Config, threads: usize, halves: bool) -> Report {
     let started = std::time::Instant::now();
-    let (outcome, _) = engine::run_partitioned(cfg, threads, None, &mut |_, _| {});
+    let (outcome, _) = engine::run_partitioned(cfg, threads, halves, None, &mut |_, _| {});
     Report::build(cfg, &outcome, started.elapsed().as_secs_f64())
 }
 
@@ -90,7 +96,7 @@ pub fn simulate(cfg: &Config) -> Report {
 /// the tunnel with. Every file appears under its final name only when
 /// complete. Outputs are byte-identical for any number of `threads`.
 pub fn run(cfg: &Config, dir: &Path, capture: bool, threads: usize) -> Result<Report, OutputError> {
-    run_with_progress(cfg, dir, capture, threads, &mut |_| {})
+    run_with_progress(cfg, dir, capture, threads, false, &mut |_| {})
 }
 
 /// How far a run is, given to the progress callback between windows.
@@ -104,13 +110,16 @@ pub struct Progress {
     pub packets: u64,
 }
 
-/// [`run`], calling `progress` between windows of the run. The callback
-/// only watches: the results are the same with and without it.
+/// [`run`], calling `progress` between windows of the run, with each
+/// direction in two halves when `halves` (and no capture). The callback
+/// only watches: the results are the same with and without it, and with
+/// and without halves.
 pub fn run_with_progress(
     cfg: &Config,
     dir: &Path,
     capture: bool,
     threads: usize,
+    halves: bool,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, OutputError> {
     std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
@@ -128,9 +137,10 @@ pub fn run_with_progress(
         None => (None, None),
     };
     let end = units::SimTime::ZERO + cfg.duration;
-    let (outcome, frames) = engine::run_partitioned(cfg, threads, sinks, &mut |now, packets| {
-        progress(&Progress { now, end, packets })
-    });
+    let (outcome, frames) =
+        engine::run_partitioned(cfg, threads, halves, sinks, &mut |now, packets| {
+            progress(&Progress { now, end, packets })
+        });
     finish_run(cfg, dir, &outcome, writer, frames, started, None)
 }
 

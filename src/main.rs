@@ -40,7 +40,19 @@ struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
     #[command(flatten)]
+    halves: HalvesArg,
+    #[command(flatten)]
     print: PrintArgs,
+}
+
+#[derive(clap::Args, Default)]
+struct HalvesArg {
+    /// Without capture, run each direction in a sending and a receiving
+    /// half, so that one direction's traffic can use two threads (results
+    /// are the same; the speed varies a lot on some machines: see the
+    /// README's performance section).
+    #[arg(long)]
+    halves: bool,
 }
 
 #[derive(clap::Args)]
@@ -62,6 +74,8 @@ struct BenchArgs {
     /// of a 1 Gbps scenario writes about 600 MB per simulated second.
     #[arg(long, value_enum, default_value_t = eremu::bench::CaptureMode::None)]
     capture: eremu::bench::CaptureMode,
+    #[command(flatten)]
+    halves: HalvesArg,
 }
 
 #[derive(clap::Args)]
@@ -272,7 +286,13 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let threads = args
         .threads
         .map_or_else(eremu::default_threads, |t| t as usize);
-    let result = eremu::bench::run(&cfg, threads, args.repeat.max(1), args.capture)?;
+    let result = eremu::bench::run(
+        &cfg,
+        threads,
+        args.repeat.max(1),
+        args.capture,
+        args.halves.halves,
+    )?;
     print!("{}", result.render());
     Ok(())
 }
@@ -285,6 +305,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         no_capture,
         check: expect,
         threads,
+        halves,
         print,
     } = args;
     let PrintArgs { quiet, format } = print;
@@ -295,7 +316,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let out = out.unwrap_or_else(|| PathBuf::from("captures").join(&cfg.name));
     let mut bar = ProgressBar::new(!quiet);
-    let result = eremu::run_with_progress(&cfg, &out, !no_capture, threads, &mut |p| bar.update(p));
+    let result =
+        eremu::run_with_progress(&cfg, &out, !no_capture, threads, halves.halves, &mut |p| {
+            bar.update(p)
+        });
     bar.finish();
     let report = result.context("writing the outputs")?;
     print_report(&cfg, &report, &out, &print);

@@ -73,12 +73,14 @@ fn conservation_and_determinism_on_every_scenario() {
         let b = simulate(&cfg);
         assert_eq!(a.to_json(true), b.to_json(true), "{name}: two runs differ");
         for threads in [2, 8] {
-            let c = eremu::simulate_with(&cfg, threads);
-            assert_eq!(
-                a.to_json(true),
-                c.to_json(true),
-                "{name}: 1 and {threads} threads differ"
-            );
+            for halves in [false, true] {
+                let c = eremu::simulate_threads(&cfg, threads, halves);
+                assert_eq!(
+                    a.to_json(true),
+                    c.to_json(true),
+                    "{name}: 1 and {threads} threads differ (halves: {halves})"
+                );
+            }
         }
     }
 }
@@ -436,10 +438,12 @@ fn zero_latency_links_run_at_any_thread_count() {
     let one = eremu::simulate_with(&cfg, 1);
     assert!(one.flows.values().all(|f| f.received_packets > 0));
     for t in [2, 8] {
-        assert_eq!(
-            one.to_json(true),
-            eremu::simulate_with(&cfg, t).to_json(true)
-        );
+        for halves in [false, true] {
+            assert_eq!(
+                one.to_json(true),
+                eremu::simulate_threads(&cfg, t, halves).to_json(true)
+            );
+        }
     }
 }
 
@@ -505,8 +509,10 @@ fn stress_many_flows_and_random_failures_conserve_packets() {
             one.drops
         );
     }
-    assert_eq!(
-        one.to_json(true),
-        eremu::simulate_with(&cfg, 2).to_json(true)
-    );
+    for halves in [false, true] {
+        assert_eq!(
+            one.to_json(true),
+            eremu::simulate_threads(&cfg, 2, halves).to_json(true)
+        );
+    }
 }

@@ -337,7 +337,7 @@ fn progress_callback_does_not_change_results() {
     eremu::run(&cfg, a.path(), false, 1).unwrap();
     let mut calls = 0;
     let mut last = 0;
-    eremu::run_with_progress(&cfg, b.path(), false, 2, &mut |p| {
+    eremu::run_with_progress(&cfg, b.path(), false, 2, false, &mut |p| {
         assert!(p.now.0 >= last);
         last = p.now.0;
         calls += 1;

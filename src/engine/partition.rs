@@ -8,14 +8,14 @@
 //! computes exactly what the whole model would, and the results are the same
 //! for any number of threads.
 //!
-//! On several threads without capture, each direction runs as two more
-//! processes, its sending and receiving halves ([`super::split`]), as tasks
-//! on worker threads ([`super::pipeline`]): so one direction's traffic keeps
-//! two cores busy. When capturing, the directions advance in windows of
-//! virtual time, one thread each, and meet at a barrier between windows so
-//! that the writer merges their frames in `(time, process)` order; captures
-//! are byte-identical for any thread count. On one thread the processes run
-//! in turn, a window each.
+//! The directions advance in windows of virtual time, one thread each, and
+//! meet at a barrier between windows, so that when capturing the writer
+//! merges their frames in `(time, process)` order; captures are
+//! byte-identical for any thread count. On one thread the processes run in
+//! turn, a window each. Asked for halves, without capture, each direction
+//! runs instead as two processes, its sending and receiving halves
+//! ([`super::split`]), as tasks on worker threads ([`super::pipeline`]), so
+//! that one direction's traffic can keep two cores busy.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
@@ -49,17 +49,20 @@ pub fn processes(cfg: &Config) -> Vec<Option<Direction>> {
 /// returns the merged outcome and, when capturing, the frames seen per tap.
 /// `sinks` has one capture sink per process. `progress` is called between
 /// windows with the virtual time reached and the packets sent so far; it
-/// only watches.
+/// only watches. With `halves` (and more than one thread, no capture, no
+/// control plane or TCP), each direction runs in two halves
+/// ([`super::split`]); otherwise one process per direction.
 pub fn run_partitioned(
     cfg: &Config,
     threads: usize,
+    halves: bool,
     sinks: Option<Vec<CaptureSink>>,
     progress: &mut dyn FnMut(SimTime, u64),
 ) -> (Outcome, Option<[u64; 6]>) {
     let parts = processes(cfg);
     let outcomes = match sinks {
         // Directions without a control plane or TCP: two halves each.
-        None if threads > 1 && parts.iter().all(Option::is_some) => {
+        None if halves && threads > 1 && parts.iter().all(Option::is_some) => {
             super::pipeline::run(cfg, &parts, threads, progress)
         }
         sinks => run_windows(cfg, &parts, threads, sinks, progress),
@@ -67,9 +70,10 @@ pub fn run_partitioned(
     merge(&parts, outcomes)
 }
 
-/// Runs the processes window by window: in turn on this thread, or with a
-/// capture on one thread each, meeting at a barrier after every window so
-/// that the capture's writer merges their frames in order.
+/// Runs the processes window by window: in turn on this thread, or on one
+/// thread each, meeting at a barrier after every window (a millisecond
+/// when capturing, so that the writer merges their frames in order, else a
+/// hundredth of the run).
 fn run_windows(
     cfg: &Config,
     parts: &[Option<Direction>],
