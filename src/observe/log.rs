@@ -19,7 +19,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::Books;
 use crate::model::{DropCause, FlowId, Packet, Place, Tap};
-use crate::scenario::{Direction, FlowConfig, PathId};
+use crate::scenario::{Direction, PathId};
 use crate::units::SimTime;
 
 /// Records per chunk: 48 KB, so a chunk stays in a core's L2 cache while
@@ -43,10 +43,6 @@ pub enum Seen {
     Note(SimTime, String),
     /// Bytes waiting in a link's queue at an interval boundary.
     QueueSample(SimTime, PathId, Direction, u64),
-    /// A flow that appeared during the run.
-    AddFlow(Box<FlowConfig>),
-    /// The run ends here, before the scenario's end.
-    Truncate(SimTime),
 }
 
 impl Seen {
@@ -69,8 +65,6 @@ impl Seen {
             Seen::QueueSample(t, path, dir, bytes) => {
                 books.timeseries.queue_sample(t, path, dir, bytes)
             }
-            Seen::AddFlow(f) => books.add_flow(&f),
-            Seen::Truncate(end) => books.truncate(end),
         }
     }
 }

@@ -104,9 +104,8 @@ pub struct Metrics {
     /// place for the same cause (a policer at work) costs no map look-up.
     /// The site is a [`site_code`], so that a drop compares one number.
     drop_run: (u16, u64),
-    /// The per-minute counters' minute of the last packet and its bounds
-    /// `[start, end)`: a minute holds millions of packets.
-    minute: (usize, u64, u64),
+    /// The per-minute counters' minutes: a minute holds millions of packets.
+    minute: super::bins::Bins,
     pub timeline: Vec<TimelineEntry>,
     pub failovers: Vec<FailoverRecord>,
     /// Flow entries of failovers not yet converged (skips the per-packet
@@ -154,7 +153,7 @@ impl Metrics {
             router_drops: Default::default(),
             drop_sites: Default::default(),
             drop_run: (0, 0),
-            minute: (0, 0, 0),
+            minute: super::bins::Bins::new(MINUTE, minutes),
             timeline: Vec::new(),
             failovers: Vec::new(),
             open_failovers: 0,
@@ -177,7 +176,7 @@ impl Metrics {
             l.policed_bits.truncate(minutes);
             l.dropped_bits.truncate(minutes);
         }
-        self.minute = (0, 0, 0);
+        self.minute.set_count(self.links[0].policed_bits.len());
     }
 
     /// Closes the books at the end of the run: completes the latency
@@ -385,28 +384,7 @@ impl Metrics {
     /// The per-minute counters' index of `now` (the last one past the end).
     #[inline(always)]
     fn minute(&mut self, now: SimTime) -> usize {
-        let (m, start, end) = self.minute;
-        if now.0 >= start && now.0 < end {
-            return m;
-        }
-        self.new_minute(now)
-    }
-
-    // Out of line, or its division is hoisted into every caller's loop.
-    #[cold]
-    #[inline(never)]
-    fn new_minute(&mut self, now: SimTime) -> usize {
-        // Every link has the same number of minutes.
-        let len = self.links[0].policed_bits.len();
-        let m = ((now.0 / MINUTE) as usize).min(len.saturating_sub(1));
-        let start = m as u64 * MINUTE;
-        let end = if m + 1 >= len {
-            u64::MAX
-        } else {
-            start + MINUTE
-        };
-        self.minute = (m, start, end);
-        m
+        self.minute.index(now)
     }
 
     /// A packet's flow received it at `now` (after the flow's path is set).

@@ -1,6 +1,7 @@
 //! Observers: what watches the network from outside and what is made of it.
 //! Metrics implement the model's `Tap`; reports and summaries read metrics.
 
+pub mod bins;
 pub mod capture;
 pub mod esp_sa;
 pub mod frames;

@@ -169,9 +169,8 @@ pub struct TimeSeries {
     flows: Vec<Vec<Cell>>,
     flow_names: Vec<String>,
     latency: Vec<FlowLatency>,
-    /// The interval of the last event and its bounds, so that the common
-    /// case (the same interval as the event before) needs no division.
-    cur: (usize, u64, u64),
+    /// The intervals, as bins of time.
+    bins: super::bins::Bins,
 }
 
 fn slot(path: PathId, dir: Direction) -> usize {
@@ -212,7 +211,7 @@ impl TimeSeries {
             flows: vec![vec![Cell::default(); intervals]; cfg.flows.len()],
             flow_names: cfg.flows.iter().map(|f| f.name.clone()).collect(),
             latency: vec![FlowLatency::new(); cfg.flows.len()],
-            cur: (0, 0, interval_ns),
+            bins: super::bins::Bins::new(interval_ns, intervals),
         }
     }
 
@@ -236,21 +235,7 @@ impl TimeSeries {
 
     #[inline(always)]
     fn index(&mut self, now: SimTime) -> usize {
-        let (k, start, end) = self.cur;
-        if now.0 >= start && now.0 < end {
-            return k;
-        }
-        self.new_index(now)
-    }
-
-    // Out of line, or its division is hoisted into every caller's loop.
-    #[cold]
-    #[inline(never)]
-    fn new_index(&mut self, now: SimTime) -> usize {
-        let k = ((now.0 / self.interval_ns) as usize).min(self.intervals - 1);
-        let start = k as u64 * self.interval_ns;
-        self.cur = (k, start, start + self.interval_ns);
-        k
+        self.bins.index(now)
     }
 
     /// Bytes waiting in a link's queue, sampled at `now`, the end of an
@@ -271,6 +256,7 @@ impl TimeSeries {
             series.truncate(intervals);
         }
         self.intervals = intervals;
+        self.bins.set_count(intervals);
         self.duration_ns = end_ns.max(1);
     }
 
