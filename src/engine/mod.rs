@@ -259,7 +259,6 @@ impl Engine {
         };
         *seq += 1;
         self.counters.packets += 1;
-        self.observers.sent(now, &pkt);
         // Sending only queues or drops: nothing is delivered at once.
         if let Some(link) = self.network.handle_send(now, pkt, &mut self.observers) {
             self.counters.hops += 1;
@@ -428,7 +427,6 @@ impl Engine {
         let link = if self.role == Role::Send {
             self.send_half(t, Key::new(t, CLASS_SOURCE, index as u32), pkt)
         } else {
-            self.observers.sent(t, &pkt);
             self.network.handle_send(t, pkt, &mut self.observers)
         };
         if link.is_some() {

@@ -49,7 +49,6 @@ impl Engine {
     #[inline(never)]
     pub(super) fn send_half(&mut self, now: SimTime, key: Key, pkt: Packet) -> Option<usize> {
         let metrics = &mut self.observers.books.metrics;
-        metrics.sent(now, &pkt);
         let mut tap = SendTap {
             log: self.log.as_mut().expect("the sending half logs"),
             metrics,
