@@ -26,7 +26,8 @@ pub struct UdpSource {
     next: Option<SimTime>,
     seq: u64,
     /// Remainder of `8 * bytes * 10^9` not yet paid in whole nanoseconds of
-    /// gap, in bit-nanoseconds; always below the rate.
+    /// gap, in bit-nanoseconds; always below the rate. (General path only:
+    /// [`Pacing::FixedCbr`] keeps its own.)
     carry: u64,
     /// How sizes and gaps are found, settled once from the kind and sizes.
     pacing: Pacing,
@@ -46,7 +47,15 @@ enum Pacing {
     /// `q` ns, or `q + 1` when the carried remainder reaches the rate, where
     /// `q` and `r` are the quotient and remainder of `8 * size * 10^9` by the
     /// rate (bits per second, not zero).
-    FixedCbr { size: u32, q: u64, r: u64 },
+    FixedCbr {
+        size: u32,
+        q: u64,
+        r: u64,
+        /// The carry (bit-ns, below the rate) minus the rate, wrapping: as
+        /// it is "negative", adding `r` carries out of 64 bits exactly when
+        /// `r + carry` reaches the rate, and what is left is the next one's.
+        carry_less_rate: u64,
+    },
     /// Drawn sizes, Poisson gaps or on/off periods.
     General,
 }
@@ -103,15 +112,28 @@ impl UdpSource {
             Some(t) if t <= now => {}
             _ => return None,
         }
-        let (ip_len, next) = match self.pacing {
-            Pacing::FixedCbr { size, q, r } => {
-                // carry < rate and r < rate, so r + carry < 2 * rate.
-                let rest = r + self.carry;
-                let over = rest >= self.rate_bps;
-                self.carry = if over { rest - self.rate_bps } else { rest };
-                (size, now + SimDuration(q + over as u64))
+        let (ip_len, next) = match &mut self.pacing {
+            Pacing::FixedCbr {
+                size,
+                q,
+                r,
+                carry_less_rate,
+            } => {
+                // (carry - rate) + r: carries out when r + carry >= rate, and
+                // is then the new carry; otherwise it is the new carry less
+                // the rate already.
+                let (rest_less_rate, over) = carry_less_rate.overflowing_add(*r);
+                *carry_less_rate = if over {
+                    rest_less_rate.wrapping_sub(self.rate_bps)
+                } else {
+                    rest_less_rate
+                };
+                (*size, now.0.checked_add(*q + over as u64))
             }
-            Pacing::General => self.draw_general(now),
+            Pacing::General => {
+                let (size, next) = self.draw_general(now);
+                (size, Some(next.0))
+            }
         };
         let pkt = Packet {
             flow: self.id,
@@ -126,8 +148,23 @@ impl UdpSource {
             reverse: false,
         };
         self.seq += 1;
-        self.next = (next < self.stop).then_some(next);
+        // A time past the end of time is past the stop too.
+        self.next = match next {
+            Some(next) if next < self.stop.0 => Some(SimTime(next)),
+            _ => None,
+        };
         Some(pkt)
+    }
+
+    /// The remainder carried to the next gap, bit-ns (below the rate).
+    #[cfg(test)]
+    fn carry(&self) -> u64 {
+        match self.pacing {
+            Pacing::FixedCbr {
+                carry_less_rate, ..
+            } => carry_less_rate.wrapping_add(self.rate_bps),
+            Pacing::General => self.carry,
+        }
     }
 
     /// The size of the packet sent at `now` and when the next is due, before
@@ -194,6 +231,7 @@ impl Pacing {
                     size,
                     q: bits_ns / f.rate.bps(),
                     r: bits_ns % f.rate.bps(),
+                    carry_less_rate: f.rate.bps().wrapping_neg(),
                 }
             }
             _ => Pacing::General,
@@ -301,8 +339,25 @@ mod tests {
                     general.poll_transmit(t).unwrap(),
                 );
                 assert_eq!((a.seq, a.ip_len, a.sent), (b.seq, b.ip_len, b.sent));
-                assert_eq!(fast.carry, general.carry);
+                assert_eq!(fast.carry(), general.carry());
             }
+        }
+    }
+
+    #[test]
+    fn a_gap_past_the_end_of_time_ends_the_flow() {
+        // 1 kbps of 1000-byte packets: 8 s apart, from 1 s before the end of
+        // time: one packet, then none, on either path.
+        let mut f = flow(FlowKind::Cbr, BitRate(1_000), SizeDist::Fixed(1000));
+        f.start = SimTime(u64::MAX - NS_PER_SEC);
+        f.stop = SimTime(u64::MAX);
+        for general in [false, true] {
+            let mut s = UdpSource::new(0, &f, Xoshiro256PlusPlus::seed_from_u64(1));
+            if general {
+                s.pacing = Pacing::General;
+            }
+            assert!(s.poll_transmit(f.start).is_some());
+            assert_eq!(s.next_deadline(), None);
         }
     }
 
