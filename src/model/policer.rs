@@ -27,10 +27,12 @@ pub struct TokenBucket {
     rate: u64,
     /// Depth as time at `rate`.
     burst: SimDuration,
-    /// Scaled credit, never above `depth`. Both are zero in a wide bucket, so
-    /// the 64-bit path, taken without checking the width, refuses every
-    /// non-zero cost there and the refusal falls through to `wide`.
-    credit: u64,
+    /// Scaled credit spent and not yet earned back: the credit is
+    /// `depth - spent`. Kept instead of the credit because a refill then
+    /// needs no cap at the depth, only at zero. Both are zero in a wide
+    /// bucket, so the 64-bit path, taken without checking the width, refuses
+    /// every non-zero cost there and the refusal falls through to `wide`.
+    spent: u64,
     /// Scaled depth, when it fits 64 bits.
     depth: u64,
     last: SimTime,
@@ -48,7 +50,7 @@ impl TokenBucket {
         let mut b = TokenBucket {
             rate,
             burst,
-            credit: 0,
+            spent: 0,
             depth: 0,
             last: SimTime::ZERO,
             wide: None,
@@ -77,12 +79,12 @@ impl TokenBucket {
         match u64::try_from(depth) {
             Ok(depth) => {
                 self.depth = depth;
-                self.credit = credit as u64;
+                self.spent = depth - credit as u64;
                 self.wide = None;
             }
             Err(_) => {
                 self.depth = 0;
-                self.credit = 0;
+                self.spent = 0;
                 self.wide = Some(Box::new(Wide {
                     credit,
                     depth,
@@ -102,7 +104,7 @@ impl TokenBucket {
     /// Scaled credit at the last refill.
     pub fn credit(&self) -> u128 {
         match &self.wide {
-            None => self.credit as u128,
+            None => self.narrow_credit() as u128,
             Some(w) => self.wide_credit(w),
         }
     }
@@ -126,13 +128,21 @@ impl TokenBucket {
     pub fn refill(&mut self, now: SimTime) {
         if now > self.last {
             let d = now.0 - self.last.0;
-            // An earning that saturates 64 bits is above any 64-bit depth, so
-            // it fills the bucket: still exact. A wide bucket's zero depth
-            // keeps its 64-bit credit zero; its own credit follows `last`.
-            let earned = self.rate.saturating_mul(d);
-            self.credit = self.credit.saturating_add(earned).min(self.depth);
+            // An earning that overflows 64 bits is above anything spent, so
+            // it fills the bucket: still exact. A wide bucket spends nothing
+            // in 64 bits; its own credit follows `last`.
+            self.spent = match self.rate.checked_mul(d) {
+                Some(earned) => self.spent.saturating_sub(earned),
+                None => 0,
+            };
             self.last = now;
         }
+    }
+
+    /// The 64-bit scaled credit (zero in a wide bucket).
+    #[inline(always)]
+    fn narrow_credit(&self) -> u64 {
+        self.depth - self.spent
     }
 
     /// The scaled cost of `n` units of `per`, if it fits 64 bits (a cost that
@@ -146,7 +156,7 @@ impl TokenBucket {
     #[inline(always)]
     fn has_scaled(&self, n: u64, per: u64) -> bool {
         match Self::cost(n, per) {
-            Some(cost) if self.credit >= cost => true,
+            Some(cost) if self.narrow_credit() >= cost => true,
             _ => self.wide.is_some() && self.wide_has(n, per),
         }
     }
@@ -166,7 +176,7 @@ impl TokenBucket {
             // `has_scaled` said yes: the cost fits 64 bits and the credit.
             // (Checking the width, not the cost, lets the compiler reuse the
             // product and comparison `has_scaled` just made.)
-            self.credit -= n * per;
+            self.spent += n * per;
         } else {
             self.wide_try_take(n, per);
         }
@@ -176,8 +186,8 @@ impl TokenBucket {
     #[inline(always)]
     fn try_take_scaled(&mut self, n: u64, per: u64) -> bool {
         match Self::cost(n, per) {
-            Some(cost) if self.credit >= cost => {
-                self.credit -= cost;
+            Some(cost) if self.narrow_credit() >= cost => {
+                self.spent += cost;
                 true
             }
             _ => self.wide.is_some() && self.wide_try_take(n, per),
@@ -366,11 +376,11 @@ mod tests {
                 return;
             }
             b.wide = Some(Box::new(Wide {
-                credit: b.credit as u128,
+                credit: b.narrow_credit() as u128,
                 depth: b.depth as u128,
                 last: b.last,
             }));
-            b.credit = 0;
+            b.spent = 0;
             b.depth = 0;
         }
         let mut r = Reference::new(rate, burst);
