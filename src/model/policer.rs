@@ -21,6 +21,16 @@ struct Wide {
     last: SimTime,
 }
 
+impl Wide {
+    /// The credit refilled at `rate` up to `now` (not before `last`).
+    fn credit_at(&self, rate: u64, now: SimTime) -> u128 {
+        // The product of two u64 fits u128; the sum is capped by the depth,
+        // so saturating is exact.
+        let earned = rate as u128 * (now.0 - self.last.0) as u128;
+        self.credit.saturating_add(earned).min(self.depth)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     /// Units (bits or packets) per second.
@@ -105,16 +115,8 @@ impl TokenBucket {
     pub fn credit(&self) -> u128 {
         match &self.wide {
             None => self.narrow_credit() as u128,
-            Some(w) => self.wide_credit(w),
+            Some(w) => w.credit_at(self.rate, self.last),
         }
-    }
-
-    /// The wide credit refilled up to `last`.
-    fn wide_credit(&self, w: &Wide) -> u128 {
-        // The product of two u64 fits u128; the sum is capped by the depth,
-        // so saturating is exact.
-        let earned = self.rate as u128 * (self.last.0 - w.last.0) as u128;
-        w.credit.saturating_add(earned).min(w.depth)
     }
 
     /// Depth of the bucket in bytes (for bit buckets).
@@ -166,7 +168,7 @@ impl TokenBucket {
     fn wide_has(&self, n: u64, per: u64) -> bool {
         self.wide
             .as_ref()
-            .is_some_and(|w| self.wide_credit(w) >= n as u128 * per as u128)
+            .is_some_and(|w| w.credit_at(self.rate, self.last) >= n as u128 * per as u128)
     }
 
     /// Charges `n` units of `per`; only after `has_scaled` said yes.
@@ -199,14 +201,13 @@ impl TokenBucket {
     #[cold]
     #[inline(never)]
     fn wide_try_take(&mut self, n: u64, per: u64) -> bool {
-        let Some(w) = &self.wide else {
+        let (rate, last) = (self.rate, self.last);
+        let Some(w) = self.wide.as_deref_mut() else {
             return false;
         };
-        let credit = self.wide_credit(w);
+        let credit = w.credit_at(rate, last);
         let cost = n as u128 * per as u128;
         let ok = credit >= cost;
-        let last = self.last;
-        let w = self.wide.as_mut().expect("checked above");
         w.credit = if ok { credit - cost } else { credit };
         w.last = last;
         ok
