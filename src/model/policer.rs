@@ -8,28 +8,26 @@
 
 use crate::units::{BitRate, SimDuration, SimTime, NS_PER_SEC};
 
-/// Scaled credit of a bucket: in 64 bits when the depth fits (every circuit,
-/// gateway and VPN figure does: 100 Gbps x 2 ms is 2 x 10^17), in 128 bits
-/// otherwise. Both give exactly the same answers; the narrow one is cheaper
-/// on the per-packet path.
+/// The credit of a bucket too deep for 64 bits (a depth above 1.8 x 10^19
+/// scaled units; every circuit, gateway and VPN figure fits 64 bits: 100 Gbps
+/// x 2 ms is 2 x 10^17). It is refilled lazily, up to the bucket's `last`,
+/// whenever it is read: filling in one step or several gives the same credit,
+/// as the depth caps both.
 #[derive(Debug, Clone)]
-enum Credit {
-    Narrow { credit: u64, depth: u64 },
-    Wide { credit: u128, depth: u128 },
+struct Wide {
+    credit: u128,
+    depth: u128,
+    /// Time up to which `credit` has been refilled.
+    last: SimTime,
 }
 
-impl Credit {
-    fn full(depth: u128) -> Self {
-        match u64::try_from(depth) {
-            Ok(depth) => Credit::Narrow {
-                credit: depth,
-                depth,
-            },
-            Err(_) => Credit::Wide {
-                credit: depth,
-                depth,
-            },
-        }
+impl Wide {
+    /// The credit refilled at `rate` up to `now` (not before `last`).
+    fn credit_at(&self, rate: u64, now: SimTime) -> u128 {
+        // The product of two u64 fits u128; the sum is capped by the depth,
+        // so saturating is exact.
+        let earned = rate as u128 * (now.0 - self.last.0) as u128;
+        self.credit.saturating_add(earned).min(self.depth)
     }
 }
 
@@ -39,9 +37,17 @@ pub struct TokenBucket {
     rate: u64,
     /// Depth as time at `rate`.
     burst: SimDuration,
-    /// Scaled credit; never above the depth.
-    credit: Credit,
+    /// Scaled credit spent and not yet earned back: the credit is
+    /// `depth - spent`. Kept instead of the credit because a refill then
+    /// needs no cap at the depth, only at zero. Both are zero in a wide
+    /// bucket, so the 64-bit path, taken without checking the width, refuses
+    /// every non-zero cost there and the refusal falls through to `wide`.
+    spent: u64,
+    /// Scaled depth, when it fits 64 bits.
+    depth: u64,
     last: SimTime,
+    /// The credit when the depth does not fit 64 bits.
+    wide: Option<Box<Wide>>,
 }
 
 /// Scaled cost of one byte in a bit bucket, and of one unit.
@@ -51,12 +57,17 @@ const PER_UNIT: u64 = NS_PER_SEC;
 impl TokenBucket {
     /// A bucket of `rate` units per second, `burst` deep, starting full.
     fn new(rate: u64, burst: SimDuration) -> Self {
-        TokenBucket {
+        let mut b = TokenBucket {
             rate,
             burst,
-            credit: Credit::full(rate as u128 * burst.as_nanos() as u128),
+            spent: 0,
+            depth: 0,
             last: SimTime::ZERO,
-        }
+            wide: None,
+        };
+        let depth = b.scaled_depth();
+        b.fill_to(depth, depth);
+        b
     }
 
     pub fn for_bits(rate: BitRate, burst: SimDuration) -> Self {
@@ -67,18 +78,44 @@ impl TokenBucket {
         Self::new(pps, burst)
     }
 
-    fn depth(&self) -> u128 {
-        match self.credit {
-            Credit::Narrow { depth, .. } => depth as u128,
-            Credit::Wide { depth, .. } => depth,
+    /// `rate * burst`, in scaled units.
+    fn scaled_depth(&self) -> u128 {
+        self.rate as u128 * self.burst.as_nanos() as u128
+    }
+
+    /// Sets depth and credit (`credit <= depth`), choosing the width by the
+    /// depth; a wide credit counts as refilled up to `last`.
+    fn fill_to(&mut self, depth: u128, credit: u128) {
+        match u64::try_from(depth) {
+            Ok(depth) => {
+                self.depth = depth;
+                self.spent = depth - credit as u64;
+                self.wide = None;
+            }
+            Err(_) => {
+                self.depth = 0;
+                self.spent = 0;
+                self.wide = Some(Box::new(Wide {
+                    credit,
+                    depth,
+                    last: self.last,
+                }));
+            }
         }
     }
 
-    /// Scaled credit (for tests and debugging).
+    fn depth(&self) -> u128 {
+        match &self.wide {
+            None => self.depth as u128,
+            Some(w) => w.depth,
+        }
+    }
+
+    /// Scaled credit at the last refill.
     pub fn credit(&self) -> u128 {
-        match self.credit {
-            Credit::Narrow { credit, .. } => credit as u128,
-            Credit::Wide { credit, .. } => credit,
+        match &self.wide {
+            None => self.narrow_credit() as u128,
+            Some(w) => w.credit_at(self.rate, self.last),
         }
     }
 
@@ -87,90 +124,115 @@ impl TokenBucket {
         (self.depth() / PER_BYTE as u128) as u64
     }
 
-    #[inline]
+    /// Adds the credit earned since the last refill, up to the depth; a time
+    /// before the last refill changes nothing.
+    #[inline(always)]
     pub fn refill(&mut self, now: SimTime) {
         if now > self.last {
             let d = now.0 - self.last.0;
-            match &mut self.credit {
-                Credit::Narrow { credit, depth } => {
-                    // An earning that overflows 64 bits is above any
-                    // 64-bit depth, so it fills the bucket: still exact.
-                    *credit = match self.rate.checked_mul(d) {
-                        Some(earned) => credit.saturating_add(earned).min(*depth),
-                        None => *depth,
-                    };
-                }
-                Credit::Wide { credit, depth } => {
-                    let earned = self.rate as u128 * d as u128;
-                    *credit = (*credit + earned).min(*depth);
-                }
-            }
+            // An earning that overflows 64 bits is above anything spent, so
+            // it fills the bucket: still exact. A wide bucket spends nothing
+            // in 64 bits; its own credit follows `last`.
+            self.spent = match self.rate.checked_mul(d) {
+                Some(earned) => self.spent.saturating_sub(earned),
+                None => 0,
+            };
             self.last = now;
         }
     }
 
+    /// The 64-bit scaled credit (zero in a wide bucket).
+    #[inline(always)]
+    fn narrow_credit(&self) -> u64 {
+        self.depth - self.spent
+    }
+
+    /// The scaled cost of `n` units of `per`, if it fits 64 bits (a cost that
+    /// does not is above any 64-bit credit).
+    #[inline(always)]
+    fn cost(n: u64, per: u64) -> Option<u64> {
+        n.checked_mul(per)
+    }
+
     /// Whether `n` units of `per` scaled credit each are available.
-    #[inline]
+    #[inline(always)]
     fn has_scaled(&self, n: u64, per: u64) -> bool {
-        match self.credit {
-            // A cost above 64 bits is above any 64-bit credit.
-            Credit::Narrow { credit, .. } => n.checked_mul(per).is_some_and(|c| credit >= c),
-            Credit::Wide { credit, .. } => credit >= n as u128 * per as u128,
+        match Self::cost(n, per) {
+            Some(cost) if self.narrow_credit() >= cost => true,
+            _ => self.wide.is_some() && self.wide_has(n, per),
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn wide_has(&self, n: u64, per: u64) -> bool {
+        self.wide
+            .as_ref()
+            .is_some_and(|w| w.credit_at(self.rate, self.last) >= n as u128 * per as u128)
+    }
+
     /// Charges `n` units of `per`; only after `has_scaled` said yes.
-    #[inline]
+    #[inline(always)]
     fn take_scaled(&mut self, n: u64, per: u64) {
-        match &mut self.credit {
-            Credit::Narrow { credit, .. } => *credit -= n * per,
-            Credit::Wide { credit, .. } => *credit -= n as u128 * per as u128,
+        if self.wide.is_none() {
+            // `has_scaled` said yes: the cost fits 64 bits and the credit.
+            // (Checking the width, not the cost, lets the compiler reuse the
+            // product and comparison `has_scaled` just made.)
+            self.spent += n * per;
+        } else {
+            self.wide_try_take(n, per);
         }
     }
 
     /// Charges `n` units of `per` if the credit holds them; whether it did.
-    #[inline]
+    #[inline(always)]
     fn try_take_scaled(&mut self, n: u64, per: u64) -> bool {
-        match &mut self.credit {
-            Credit::Narrow { credit, .. } => match n.checked_mul(per) {
-                Some(cost) if *credit >= cost => {
-                    *credit -= cost;
-                    true
-                }
-                // A cost above 64 bits is above any 64-bit credit.
-                _ => false,
-            },
-            Credit::Wide { credit, .. } => {
-                let cost = n as u128 * per as u128;
-                let ok = *credit >= cost;
-                if ok {
-                    *credit -= cost;
-                }
-                ok
+        match Self::cost(n, per) {
+            Some(cost) if self.narrow_credit() >= cost => {
+                self.spent += cost;
+                true
             }
+            _ => self.wide.is_some() && self.wide_try_take(n, per),
         }
     }
 
+    /// [`TokenBucket::try_take_scaled`] on the wide credit (false in a
+    /// narrow bucket).
+    #[cold]
+    #[inline(never)]
+    fn wide_try_take(&mut self, n: u64, per: u64) -> bool {
+        let (rate, last) = (self.rate, self.last);
+        let Some(w) = self.wide.as_deref_mut() else {
+            return false;
+        };
+        let credit = w.credit_at(rate, last);
+        let cost = n as u128 * per as u128;
+        let ok = credit >= cost;
+        w.credit = if ok { credit - cost } else { credit };
+        w.last = last;
+        ok
+    }
+
     /// Whether a bit bucket holds credit for `bytes` bytes.
-    #[inline]
+    #[inline(always)]
     pub fn has_bytes(&self, bytes: u64) -> bool {
         self.has_scaled(bytes, PER_BYTE)
     }
 
     /// Charges `bytes` bytes; only after `has_bytes(bytes)`.
-    #[inline]
+    #[inline(always)]
     pub fn take_bytes(&mut self, bytes: u64) {
         self.take_scaled(bytes, PER_BYTE)
     }
 
     /// Whether the bucket holds credit for `units` units (packets).
-    #[inline]
+    #[inline(always)]
     pub fn has_units(&self, units: u64) -> bool {
         self.has_scaled(units, PER_UNIT)
     }
 
     /// Charges `units` units; only after `has_units(units)`.
-    #[inline]
+    #[inline(always)]
     pub fn take_units(&mut self, units: u64) {
         self.take_scaled(units, PER_UNIT)
     }
@@ -178,14 +240,11 @@ impl TokenBucket {
     /// Changes the rate from `now` on; the depth keeps its duration.
     pub fn set_rate(&mut self, now: SimTime, rate: u64) {
         self.refill(now);
+        // The credit earned at the old rate up to the last refill.
+        let credit = self.credit();
         self.rate = rate;
-        let depth = rate as u128 * self.burst.as_nanos() as u128;
-        let credit = self.credit().min(depth);
-        self.credit = Credit::full(depth);
-        match &mut self.credit {
-            Credit::Narrow { credit: c, .. } => *c = credit as u64,
-            Credit::Wide { credit: c, .. } => *c = credit,
-        }
+        let depth = self.scaled_depth();
+        self.fill_to(depth, credit.min(depth));
     }
 
     pub fn rate(&self) -> u64 {
@@ -214,7 +273,7 @@ impl Policer {
 
     /// Returns true when the frame conforms (and charges it), false when it is
     /// to be dropped (and charges nothing).
-    #[inline]
+    #[inline(always)]
     pub fn handle_frame(&mut self, now: SimTime, frame_bytes: u32) -> bool {
         self.bucket.refill(now);
         self.bucket.try_take_scaled(frame_bytes as u64, PER_BYTE)
@@ -314,13 +373,16 @@ mod tests {
     fn check(rate: u64, burst: u64, ops: &[Op], force_wide: bool) {
         let mut b = TokenBucket::new(rate, SimDuration(burst));
         if force_wide {
-            let Credit::Narrow { credit, depth } = b.credit else {
+            if b.wide.is_some() {
                 return;
-            };
-            b.credit = Credit::Wide {
-                credit: credit as u128,
-                depth: depth as u128,
-            };
+            }
+            b.wide = Some(Box::new(Wide {
+                credit: b.narrow_credit() as u128,
+                depth: b.depth as u128,
+                last: b.last,
+            }));
+            b.spent = 0;
+            b.depth = 0;
         }
         let mut r = Reference::new(rate, burst);
         let mut now = 0u64;
@@ -367,9 +429,9 @@ mod tests {
     #[test]
     fn depth_decides_the_width() {
         let narrow = TokenBucket::for_bits(BitRate::from_gbps(100), SimDuration::from_millis(2));
-        assert!(matches!(narrow.credit, Credit::Narrow { .. }));
+        assert!(narrow.wide.is_none());
         let wide = TokenBucket::for_bits(BitRate::from_gbps(100), SimDuration::from_secs(1));
-        assert!(matches!(wide.credit, Credit::Wide { .. }));
+        assert!(wide.wide.is_some());
         assert_eq!(wide.depth_bytes(), 12_500_000_000);
     }
 

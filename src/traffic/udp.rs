@@ -25,14 +25,39 @@ pub struct UdpSource {
     rng: Xoshiro256PlusPlus,
     next: Option<SimTime>,
     seq: u64,
+    /// Remainder of `8 * bytes * 10^9` not yet paid in whole nanoseconds of
+    /// gap, in bit-nanoseconds; always below the rate. (General path only:
+    /// [`Pacing::FixedCbr`] keeps its own.)
     carry: u64,
+    /// How sizes and gaps are found, settled once from the kind and sizes.
+    pacing: Pacing,
     /// `8 * size * 10^9` split by the rate, for the last size sent:
-    /// `(size, quotient, remainder)`. Sizes repeat (always, for a fixed
-    /// size), so the gap needs no division.
+    /// `(size, quotient, remainder)`. Sizes repeat, so the gap needs no
+    /// division. (General path only.)
     gap_of: (u32, u64, u64),
     /// The exponential distribution of Poisson gaps after a packet of the
     /// last size sent (built as before, once per size).
     exp_of: (u32, Exp<f64>),
+}
+
+/// How a source finds each packet's size and the gap after it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pacing {
+    /// Constant bit rate of one size, the hot case: no draw, and the gap is
+    /// `q` ns, or `q + 1` when the carried remainder reaches the rate, where
+    /// `q` and `r` are the quotient and remainder of `8 * size * 10^9` by the
+    /// rate (bits per second, not zero).
+    FixedCbr {
+        size: u32,
+        q: u64,
+        r: u64,
+        /// The carry (bit-ns, below the rate) minus the rate, wrapping: as
+        /// it is "negative", adding `r` carries out of 64 bits exactly when
+        /// `r + carry` reaches the rate, and what is left is the next one's.
+        carry_less_rate: u64,
+    },
+    /// Drawn sizes, Poisson gaps or on/off periods.
+    General,
 }
 
 /// Hash of the 5-tuple (UDP), stable across runs and platforms.
@@ -57,6 +82,7 @@ impl UdpSource {
             next: Some(f.start),
             seq: 0,
             carry: 0,
+            pacing: Pacing::of(f),
             gap_of: (u32::MAX, 0, 0),
             exp_of: (u32::MAX, Exp::new(1.0).expect("positive")),
         }
@@ -86,7 +112,29 @@ impl UdpSource {
             Some(t) if t <= now => {}
             _ => return None,
         }
-        let ip_len = self.draw_size();
+        let (ip_len, next) = match &mut self.pacing {
+            Pacing::FixedCbr {
+                size,
+                q,
+                r,
+                carry_less_rate,
+            } => {
+                // (carry - rate) + r: carries out when r + carry >= rate, and
+                // is then the new carry; otherwise it is the new carry less
+                // the rate already.
+                let (rest_less_rate, over) = carry_less_rate.overflowing_add(*r);
+                *carry_less_rate = if over {
+                    rest_less_rate.wrapping_sub(self.rate_bps)
+                } else {
+                    rest_less_rate
+                };
+                (*size, now.0.checked_add(*q + over as u64))
+            }
+            Pacing::General => {
+                let (size, next) = self.draw_general(now);
+                (size, Some(next.0))
+            }
+        };
         let pkt = Packet {
             flow: self.id,
             seq: self.seq,
@@ -100,6 +148,30 @@ impl UdpSource {
             reverse: false,
         };
         self.seq += 1;
+        // A time past the end of time is past the stop too.
+        self.next = match next {
+            Some(next) if next < self.stop.0 => Some(SimTime(next)),
+            _ => None,
+        };
+        Some(pkt)
+    }
+
+    /// The remainder carried to the next gap, bit-ns (below the rate).
+    #[cfg(test)]
+    fn carry(&self) -> u64 {
+        match self.pacing {
+            Pacing::FixedCbr {
+                carry_less_rate, ..
+            } => carry_less_rate.wrapping_add(self.rate_bps),
+            Pacing::General => self.carry,
+        }
+    }
+
+    /// The size of the packet sent at `now` and when the next is due, before
+    /// the stop time, for [`Pacing::General`]: draws the size, then the gap.
+    #[inline(never)]
+    fn draw_general(&mut self, now: SimTime) -> (u32, SimTime) {
+        let ip_len = self.draw_size();
         // u64 is enough: a 9 kB packet is 7.2e13 bit-ns, and carry < rate.
         let bits_ns = 8 * ip_len as u64 * NS_PER_SEC;
         let gap = match self.kind {
@@ -141,8 +213,29 @@ impl UdpSource {
                 self.carry = 0;
             }
         }
-        self.next = (next < self.stop).then_some(next);
-        Some(pkt)
+        (ip_len, next)
+    }
+}
+
+impl Pacing {
+    /// The pacing of flow `f`: [`Pacing::FixedCbr`] for CBR of one size at a
+    /// non-zero rate (a zero rate keeps the general path, which divides only
+    /// when a packet is sent).
+    fn of(f: &FlowConfig) -> Pacing {
+        match (f.kind, &f.size) {
+            (FlowKind::Cbr, &SizeDist::Fixed(size)) if f.rate.bps() > 0 => {
+                // The same wrapping product as the general path (a size
+                // above 2.3 GB would wrap in both).
+                let bits_ns = 8 * size as u64 * NS_PER_SEC;
+                Pacing::FixedCbr {
+                    size,
+                    q: bits_ns / f.rate.bps(),
+                    r: bits_ns % f.rate.bps(),
+                    carry_less_rate: f.rate.bps().wrapping_neg(),
+                }
+            }
+            _ => Pacing::General,
+        }
     }
 }
 
@@ -216,6 +309,76 @@ mod tests {
                 carry = total % rate.bps();
             }
         }
+    }
+
+    #[test]
+    fn fixed_cbr_equals_the_general_path() {
+        // The specialised path against the general one, packet by packet,
+        // for rates that divide 8 * size * 1e9 evenly or not, odd sizes, and
+        // gaps of zero, one and many nanoseconds.
+        for (rate, size) in [
+            (BitRate::from_mbps(600), 1400),
+            (BitRate(999_999_937), 1),
+            (BitRate(3), 9_000),
+            (BitRate(7_777_777_777), 64),
+            (BitRate::from_gbps(100), 1_500),
+            (BitRate(u64::MAX / 3), 1_234),
+            (BitRate(1), 1),
+        ] {
+            let mut f = flow(FlowKind::Cbr, rate, SizeDist::Fixed(size));
+            f.stop = SimTime(u64::MAX);
+            let mut fast = UdpSource::new(0, &f, Xoshiro256PlusPlus::seed_from_u64(5));
+            assert!(matches!(fast.pacing, Pacing::FixedCbr { .. }));
+            let mut general = UdpSource::new(0, &f, Xoshiro256PlusPlus::seed_from_u64(5));
+            general.pacing = Pacing::General;
+            for _ in 0..20_000 {
+                let t = fast.next_deadline().unwrap();
+                assert_eq!(general.next_deadline(), Some(t));
+                let (a, b) = (
+                    fast.poll_transmit(t).unwrap(),
+                    general.poll_transmit(t).unwrap(),
+                );
+                assert_eq!((a.seq, a.ip_len, a.sent), (b.seq, b.ip_len, b.sent));
+                assert_eq!(fast.carry(), general.carry());
+            }
+        }
+    }
+
+    #[test]
+    fn a_gap_past_the_end_of_time_ends_the_flow() {
+        // 1 kbps of 1000-byte packets: 8 s apart, from 1 s before the end of
+        // time: one packet, then none, on either path.
+        let mut f = flow(FlowKind::Cbr, BitRate(1_000), SizeDist::Fixed(1000));
+        f.start = SimTime(u64::MAX - NS_PER_SEC);
+        f.stop = SimTime(u64::MAX);
+        for general in [false, true] {
+            let mut s = UdpSource::new(0, &f, Xoshiro256PlusPlus::seed_from_u64(1));
+            if general {
+                s.pacing = Pacing::General;
+            }
+            assert!(s.poll_transmit(f.start).is_some());
+            assert_eq!(s.next_deadline(), None);
+        }
+    }
+
+    #[test]
+    fn only_fixed_size_cbr_at_a_rate_is_specialised() {
+        let general = |kind, rate, size| {
+            let s = UdpSource::new(
+                0,
+                &flow(kind, rate, size),
+                Xoshiro256PlusPlus::seed_from_u64(1),
+            );
+            s.pacing == Pacing::General
+        };
+        let mbps = BitRate::from_mbps(1);
+        assert!(!general(FlowKind::Cbr, mbps, SizeDist::Fixed(100)));
+        assert!(general(FlowKind::Cbr, BitRate(0), SizeDist::Fixed(100)));
+        assert!(general(FlowKind::Cbr, mbps, SizeDist::Imix));
+        assert!(general(FlowKind::Poisson, mbps, SizeDist::Fixed(100)));
+        let on = SimDuration::from_millis(1);
+        let onoff = FlowKind::OnOff { on, off: on };
+        assert!(general(onoff, mbps, SizeDist::Fixed(100)));
     }
 
     #[test]
