@@ -525,7 +525,8 @@ impl Network {
     }
 
     /// Every packet of `link` due by `now` arrives at the far end, in order;
-    /// returns when the next one is due, if the link holds one.
+    /// returns when the next one is due, if the link holds one. Panics if
+    /// `link` is not a [`link_index`].
     #[inline(always)]
     pub fn handle_arrivals(
         &mut self,
@@ -533,9 +534,26 @@ impl Network {
         link: usize,
         tap: &mut impl Tap,
     ) -> Option<SimTime> {
-        let l = self.links[link].as_mut()?;
-        let path = PathId::ALL[link / 2];
-        let dir = if link.is_multiple_of(2) {
+        // One copy per link, so that its path, direction and the places of
+        // its link, policer, gateway and counters are constants rather than
+        // addresses worked out at every link event.
+        match link {
+            0 => self.arrivals::<0>(now, tap),
+            1 => self.arrivals::<1>(now, tap),
+            2 => self.arrivals::<2>(now, tap),
+            3 => self.arrivals::<3>(now, tap),
+            4 => self.arrivals::<4>(now, tap),
+            5 => self.arrivals::<5>(now, tap),
+            _ => panic!("no link {link}"),
+        }
+    }
+
+    /// [`Network::handle_arrivals`] for link `LINK`.
+    #[inline(always)]
+    fn arrivals<const LINK: usize>(&mut self, now: SimTime, tap: &mut impl Tap) -> Option<SimTime> {
+        let l = self.links[LINK].as_mut()?;
+        let path = PathId::ALL[LINK / 2];
+        let dir = if LINK.is_multiple_of(2) {
             Direction::In
         } else {
             Direction::Out
@@ -561,7 +579,7 @@ impl Network {
             // The policer and the gateway decide first (they do not depend
             // on the observers); the observers then hear the same calls in
             // the same order as if they had been told along the way.
-            if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
+            if dir == Direction::In && !self.policers[LINK].handle_frame(now, pkt.wire_len) {
                 tap.link_policed(now, path, dir, pkt);
                 continue;
             }
@@ -729,5 +747,152 @@ impl Network {
     /// The path a flow's packets take now, if any.
     pub fn current_path(&mut self, flow: usize, hash: u32) -> Option<PathId> {
         self.next_hops(flow * 2).pick(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tap call: its name, the link it named (if any), the packet's seq.
+    type Call = (&'static str, Option<(PathId, Direction)>, u64);
+
+    /// The calls a tap heard, in order.
+    #[derive(Default)]
+    struct Calls(Vec<Call>);
+
+    impl Tap for Calls {
+        fn link_arrived(&mut self, _: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+            self.0.push(("arrived", Some((path, dir)), pkt.seq));
+        }
+        fn link_delivered(&mut self, _: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+            self.0.push(("link_delivered", Some((path, dir)), pkt.seq));
+        }
+        fn gateway_passed(&mut self, _: SimTime, _: Direction, pkt: &Packet) {
+            self.0.push(("gateway", None, pkt.seq));
+        }
+        fn delivered(&mut self, _: SimTime, pkt: &Packet) {
+            self.0.push(("delivered", None, pkt.seq));
+        }
+        fn dropped(&mut self, _: SimTime, place: Place, _: DropCause, pkt: &Packet) {
+            let at = match place {
+                Place::Link(p, d) => Some((p, d)),
+                _ => None,
+            };
+            self.0.push(("dropped", at, pkt.seq));
+        }
+    }
+
+    fn network() -> Network {
+        let cfg = crate::scenario::parse(
+            "t.toml",
+            r#"
+name = "t"
+duration = "1s"
+[onprem]
+prefixes = ["192.168.0.0/16"]
+[azure]
+prefixes = ["10.1.0.0/16"]
+[circuit]
+bandwidth = "1Gbps"
+mode = "active-active"
+[circuit.primary]
+latency = "2ms"
+[circuit.secondary]
+latency = "2ms"
+[gateway]
+sku = "ErGw3Az"
+[vpn]
+gateway_sku = "VpnGw2"
+latency = "12ms"
+[[flows]]
+name = "f"
+kind = "udp-cbr"
+from = "192.168.1.1"
+to = "10.1.0.1"
+rate = "1Mbps"
+size = 100
+"#,
+        )
+        .unwrap();
+        Network::new(&cfg)
+    }
+
+    fn pkt(seq: u64) -> Packet {
+        Packet {
+            flow: 0,
+            seq,
+            sent: SimTime::ZERO,
+            ip_len: 100,
+            wire_len: 122,
+            hash: 0,
+            enqueued: SimTime::ZERO,
+            esp_seq: 0,
+            frame: crate::model::packet::NO_FRAME,
+            reverse: false,
+        }
+    }
+
+    #[test]
+    fn each_link_delivers_as_itself() {
+        // Two packets per link, due at 10 and 20 us: by 15 us the first has
+        // arrived, told as that link's (with the gateway inbound only), and
+        // the second is next.
+        for path in PathId::ALL {
+            for dir in [Direction::In, Direction::Out] {
+                let mut net = network();
+                let link = link_index(path, dir);
+                assert!(net.has_link(link));
+                net.push_in_flight(link, SimTime(10_000), pkt(1));
+                net.push_in_flight(link, SimTime(20_000), pkt(2));
+                let mut calls = Calls::default();
+                let next = net.handle_arrivals(SimTime(15_000), link, &mut calls);
+                assert_eq!(next, Some(SimTime(20_000)));
+                let at = Some((path, dir));
+                let mut want = vec![("arrived", at, 1), ("link_delivered", at, 1)];
+                if dir == Direction::In && path != PathId::Vpn {
+                    want.push(("gateway", None, 1));
+                }
+                want.push(("delivered", None, 1));
+                assert_eq!(calls.0, want, "{path:?} {dir:?}");
+                // Only that link's packets moved.
+                for other in (0..6).filter(|&o| o != link) {
+                    assert_eq!(net.next_deadline(other), None);
+                }
+                let mut calls = Calls::default();
+                assert_eq!(net.handle_arrivals(SimTime(20_000), link, &mut calls), None);
+                assert_eq!(calls.0.len(), want.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_black_hole_takes_its_own_links_only() {
+        let mut net = network();
+        let mut calls = Calls::default();
+        net.handle_action(
+            SimTime::ZERO,
+            Action::SilentFail(PathId::Secondary),
+            &mut calls,
+        );
+        for link in 0..6 {
+            net.push_in_flight(link, SimTime(10_000), pkt(link as u64));
+        }
+        for link in 0..6 {
+            let mut calls = Calls::default();
+            net.handle_arrivals(SimTime(10_000), link, &mut calls);
+            let dropped = calls.0.iter().any(|c| c.0 == "dropped");
+            assert_eq!(
+                dropped,
+                link / 2 == PathId::Secondary as usize,
+                "link {link}"
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "no link 6")]
+    fn arrivals_on_no_link_panic() {
+        network().handle_arrivals(SimTime::ZERO, 6, &mut NullTap);
     }
 }
