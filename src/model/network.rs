@@ -155,6 +155,20 @@ struct FlowRoute {
     path: Option<PathId>,
 }
 
+impl FlowRoute {
+    /// The next hops towards `dst` in its direction's table of `ribs`,
+    /// looked up again only when that table has changed.
+    #[inline]
+    fn hops(&mut self, ribs: &[Rib; 2]) -> NextHops {
+        let rib = &ribs[dir_index(self.dir)];
+        if self.version != rib.version() {
+            self.hops = rib.lookup(self.dst);
+            self.version = rib.version();
+        }
+        self.hops
+    }
+}
+
 struct VpnState {
     mtu: u32,
     path_mtu: u32,
@@ -431,37 +445,52 @@ impl Network {
     }
 
     fn next_hops(&mut self, flow: usize) -> NextHops {
-        let f = &mut self.flows[flow];
-        let rib = &self.ribs[dir_index(f.dir)];
-        if f.version != rib.version() {
-            f.hops = rib.lookup(f.dst);
-            f.version = rib.version();
-        }
-        f.hops
+        self.flows[flow].hops(&self.ribs)
     }
 
     /// A source hands a packet to the network at `now`. Returns the index of
     /// the link it was queued on, if any.
     #[inline(always)]
-    pub fn handle_send(
-        &mut self,
-        now: SimTime,
-        mut pkt: Packet,
-        tap: &mut impl Tap,
-    ) -> Option<usize> {
+    pub fn handle_send(&mut self, now: SimTime, pkt: Packet, tap: &mut impl Tap) -> Option<usize> {
         let ri = pkt.flow as usize * 2 + pkt.reverse as usize;
-        let dir = self.flows[ri].dir;
-        let Some(path) = self.next_hops(ri).pick(pkt.hash) else {
+        let route = &mut self.flows[ri];
+        let dir = route.dir;
+        let Some(path) = route.hops(&self.ribs).pick(pkt.hash) else {
             tap.dropped(now, Place::Router(dir), DropCause::NoRoute, &pkt);
             return None;
         };
-        let route = &mut self.flows[ri];
         if route.path != Some(path) {
             if let (Some(prev), false) = (route.path, pkt.reverse) {
                 tap.path_changed(now, pkt.flow, prev, path);
             }
             route.path = Some(path);
         }
+        // One copy per link, as for arrivals: its path, direction, policer
+        // and counters are constants.
+        match link_index(path, dir) {
+            0 => self.send_on::<0>(now, pkt, tap),
+            1 => self.send_on::<1>(now, pkt, tap),
+            2 => self.send_on::<2>(now, pkt, tap),
+            3 => self.send_on::<3>(now, pkt, tap),
+            4 => self.send_on::<4>(now, pkt, tap),
+            _ => self.send_on::<5>(now, pkt, tap),
+        }
+    }
+
+    /// [`Network::handle_send`] for a packet routed on link `LINK`.
+    #[inline(always)]
+    fn send_on<const LINK: usize>(
+        &mut self,
+        now: SimTime,
+        mut pkt: Packet,
+        tap: &mut impl Tap,
+    ) -> Option<usize> {
+        let path = PathId::ALL[LINK / 2];
+        let dir = if LINK.is_multiple_of(2) {
+            Direction::In
+        } else {
+            Direction::Out
+        };
         let place = Place::Link(path, dir);
         if path == PathId::Vpn {
             let vpn = self.vpn.as_mut().expect("VPN routes exist only with a VPN");
@@ -491,22 +520,19 @@ impl Network {
             }
             pkt.wire_len = ethernet::frame_len(pkt.ip_len, self.tags);
             // Out of Azure, the MSEE polices before its egress queue.
-            if dir == Direction::Out
-                && !self.policers[link_index(path, dir)].handle_frame(now, pkt.wire_len)
-            {
+            if dir == Direction::Out && !self.policers[LINK].handle_frame(now, pkt.wire_len) {
                 tap.dropped(now, place, DropCause::Policer, &pkt);
                 return None;
             }
         }
-        let index = link_index(path, dir);
-        let link = self.links[index]
+        let link = self.links[LINK]
             .as_mut()
             .expect("routes exist only over existing links");
         match link.handle_enqueue(now, pkt) {
             Ok(_) => {
                 pkt.enqueued = now;
                 tap.enqueued(now, path, dir, &pkt);
-                Some(index)
+                Some(LINK)
             }
             Err(Refused::QueueFull) => {
                 let cause = if path == PathId::Vpn {
@@ -762,6 +788,9 @@ mod tests {
     struct Calls(Vec<Call>);
 
     impl Tap for Calls {
+        fn enqueued(&mut self, _: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+            self.0.push(("enqueued", Some((path, dir)), pkt.seq));
+        }
         fn link_arrived(&mut self, _: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
             self.0.push(("arrived", Some((path, dir)), pkt.seq));
         }
@@ -887,6 +916,48 @@ size = 100
                 link / 2 == PathId::Secondary as usize,
                 "link {link}"
             );
+        }
+    }
+
+    #[test]
+    fn each_link_takes_what_is_routed_on_it() {
+        // Active-active: the hash's parity picks primary or secondary, the
+        // way back (reverse) goes out; with both circuit links down, the VPN.
+        let mut net = network();
+        let mut sends = vec![];
+        for (hash, path) in [(0, PathId::Primary), (1, PathId::Secondary)] {
+            for (reverse, dir) in [(false, Direction::In), (true, Direction::Out)] {
+                sends.push((hash, reverse, path, dir));
+            }
+        }
+        for (hash, reverse, path, dir) in sends {
+            let mut calls = Calls::default();
+            let p = Packet {
+                hash,
+                reverse,
+                ..pkt(7)
+            };
+            let link = net.handle_send(SimTime::ZERO, p, &mut calls);
+            assert_eq!(link, Some(link_index(path, dir)), "{path:?} {dir:?}");
+            let seen = calls.0.iter().find(|c| c.0 == "enqueued");
+            assert_eq!(seen, Some(&("enqueued", Some((path, dir)), 7)));
+            let held: Vec<_> = net.link(path, dir).unwrap().in_flight().collect();
+            assert_eq!(held.len(), 1);
+            // A circuit frame: 802.1Q-tagged Ethernet around the IP packet.
+            assert_eq!(held[0].wire_len, ethernet::frame_len(100, 1));
+        }
+        for path in [PathId::Primary, PathId::Secondary] {
+            net.handle_action(SimTime::ZERO, Action::LinkDown(path), &mut NullTap);
+        }
+        for (reverse, dir) in [(false, Direction::In), (true, Direction::Out)] {
+            let mut calls = Calls::default();
+            let p = Packet { reverse, ..pkt(8) };
+            let link = net.handle_send(SimTime::ZERO, p, &mut calls);
+            assert_eq!(link, Some(link_index(PathId::Vpn, dir)));
+            let seen = calls.0.iter().find(|c| c.0 == "enqueued");
+            assert_eq!(seen, Some(&("enqueued", Some((PathId::Vpn, dir)), 8)));
+            let held: Vec<_> = net.link(PathId::Vpn, dir).unwrap().in_flight().collect();
+            assert_eq!(held[0].esp_seq, 1);
         }
     }
 
