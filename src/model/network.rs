@@ -451,7 +451,12 @@ impl Network {
     /// A source hands a packet to the network at `now`. Returns the index of
     /// the link it was queued on, if any.
     #[inline(always)]
-    pub fn handle_send(&mut self, now: SimTime, pkt: Packet, tap: &mut impl Tap) -> Option<usize> {
+    pub fn handle_send(
+        &mut self,
+        now: SimTime,
+        mut pkt: Packet,
+        tap: &mut impl Tap,
+    ) -> Option<usize> {
         let ri = pkt.flow as usize * 2 + pkt.reverse as usize;
         let route = &mut self.flows[ri];
         let dir = route.dir;
@@ -468,21 +473,22 @@ impl Network {
         // One copy per link, as for arrivals: its path, direction, policer
         // and counters are constants.
         match link_index(path, dir) {
-            0 => self.send_on::<0>(now, pkt, tap),
-            1 => self.send_on::<1>(now, pkt, tap),
-            2 => self.send_on::<2>(now, pkt, tap),
-            3 => self.send_on::<3>(now, pkt, tap),
-            4 => self.send_on::<4>(now, pkt, tap),
-            _ => self.send_on::<5>(now, pkt, tap),
+            0 => self.send_on::<0>(now, &mut pkt, tap),
+            1 => self.send_on::<1>(now, &mut pkt, tap),
+            2 => self.send_on::<2>(now, &mut pkt, tap),
+            3 => self.send_on::<3>(now, &mut pkt, tap),
+            4 => self.send_on::<4>(now, &mut pkt, tap),
+            _ => self.send_on::<5>(now, &mut pkt, tap),
         }
     }
 
-    /// [`Network::handle_send`] for a packet routed on link `LINK`.
+    /// [`Network::handle_send`] for a packet routed on link `LINK`. The
+    /// packet is lent, not moved, so that it is copied once: into the link.
     #[inline(always)]
     fn send_on<const LINK: usize>(
         &mut self,
         now: SimTime,
-        mut pkt: Packet,
+        pkt: &mut Packet,
         tap: &mut impl Tap,
     ) -> Option<usize> {
         let path = PathId::ALL[LINK / 2];
@@ -496,7 +502,7 @@ impl Network {
             let vpn = self.vpn.as_mut().expect("VPN routes exist only with a VPN");
             let outer = esp_outer_len(pkt.ip_len, vpn.nat_t);
             if pkt.ip_len > vpn.mtu || outer > vpn.path_mtu {
-                tap.dropped(now, place, DropCause::Mtu, &pkt);
+                tap.dropped(now, place, DropCause::Mtu, pkt);
                 return None;
             }
             pkt.wire_len = outer;
@@ -509,29 +515,29 @@ impl Network {
                     .handle_packet(now, pkt.ip_len)
                     .is_err()
                 {
-                    tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, &pkt);
+                    tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, pkt);
                     return None;
                 }
-                tap.gateway_passed(now, dir, &pkt);
+                tap.gateway_passed(now, dir, pkt);
             }
             if pkt.ip_len > CIRCUIT_MTU {
-                tap.dropped(now, place, DropCause::Mtu, &pkt);
+                tap.dropped(now, place, DropCause::Mtu, pkt);
                 return None;
             }
             pkt.wire_len = ethernet::frame_len(pkt.ip_len, self.tags);
             // Out of Azure, the MSEE polices before its egress queue.
             if dir == Direction::Out && !self.policers[LINK].handle_frame(now, pkt.wire_len) {
-                tap.dropped(now, place, DropCause::Policer, &pkt);
+                tap.dropped(now, place, DropCause::Policer, pkt);
                 return None;
             }
         }
         let link = self.links[LINK]
             .as_mut()
             .expect("routes exist only over existing links");
-        match link.handle_enqueue(now, pkt) {
+        match link.enqueue(now, pkt) {
             Ok(_) => {
                 pkt.enqueued = now;
-                tap.enqueued(now, path, dir, &pkt);
+                tap.enqueued(now, path, dir, pkt);
                 Some(LINK)
             }
             Err(Refused::QueueFull) => {
@@ -540,11 +546,11 @@ impl Network {
                 } else {
                     DropCause::Queue
                 };
-                tap.dropped(now, place, cause, &pkt);
+                tap.dropped(now, place, cause, pkt);
                 None
             }
             Err(Refused::Down) => {
-                tap.dropped(now, place, DropCause::LinkDown, &pkt);
+                tap.dropped(now, place, DropCause::LinkDown, pkt);
                 None
             }
         }
