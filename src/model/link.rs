@@ -98,7 +98,9 @@ impl Link {
         SimDuration((bits * NS_PER_SEC as u128 / self.rate.bps() as u128) as u64)
     }
 
-    #[inline]
+    /// Counts the packets that have started serializing by `now` out of
+    /// the waiting bytes.
+    #[inline(always)]
     fn advance(&mut self, now: SimTime) {
         while let Some(f) = self.fifo.get(self.started) {
             if f.tx_start > now {
@@ -113,7 +115,14 @@ impl Link {
     /// end. A packet that finds the serializer idle is always accepted; one
     /// that must wait is accepted if the waiting bytes stay within the limit.
     #[inline(always)]
-    pub fn handle_enqueue(&mut self, now: SimTime, mut pkt: Packet) -> Result<SimTime, Refused> {
+    pub fn handle_enqueue(&mut self, now: SimTime, pkt: Packet) -> Result<SimTime, Refused> {
+        self.enqueue(now, &pkt)
+    }
+
+    /// [`Link::handle_enqueue`] of a lent packet: the link keeps a copy (its
+    /// one copy on the way in), with `enqueued` set to `now`.
+    #[inline(always)]
+    pub fn enqueue(&mut self, now: SimTime, pkt: &Packet) -> Result<SimTime, Refused> {
         if !self.up {
             return Err(Refused::Down);
         }
@@ -154,7 +163,6 @@ impl Link {
         // scenario event could let a packet overtake, so it waits instead.
         let arrive = (self.busy_until + delay).max(self.last_arrival);
         self.last_arrival = arrive;
-        pkt.enqueued = now;
         if tx_start > now {
             self.queued_bytes += pkt.wire_len as u64;
         } else {
@@ -165,7 +173,10 @@ impl Link {
         self.fifo.push_back(InFlight {
             tx_start,
             arrive,
-            pkt,
+            pkt: Packet {
+                enqueued: now,
+                ..*pkt
+            },
         });
         Ok(arrive)
     }
@@ -331,6 +342,31 @@ mod tests {
             l.handle_enqueue(t, pkt(1422)),
             Ok(SimTime(1_000 + 11_536 + 2_000_000))
         );
+    }
+
+    #[test]
+    fn a_lent_packet_is_kept_as_enqueued_now() {
+        let mut l = Link::new(
+            BitRate::from_gbps(1),
+            SimDuration::from_millis(2),
+            ETHERNET_GAP,
+            ByteSize(1 << 20),
+        );
+        let p = Packet {
+            seq: 9,
+            ..pkt(1422)
+        };
+        let arrive = l.enqueue(SimTime(1_000), &p).unwrap();
+        assert_eq!(arrive, SimTime(1_000 + 11_536 + 2_000_000));
+        let kept: Vec<_> = l.in_flight().copied().collect();
+        assert_eq!(
+            kept,
+            [Packet {
+                enqueued: SimTime(1_000),
+                ..p
+            }]
+        );
+        assert_eq!(l.poll_arrival(arrive).copied(), Some(kept[0]));
     }
 
     #[test]

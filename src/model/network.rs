@@ -155,6 +155,20 @@ struct FlowRoute {
     path: Option<PathId>,
 }
 
+impl FlowRoute {
+    /// The next hops towards `dst` in its direction's table of `ribs`,
+    /// looked up again only when that table has changed.
+    #[inline]
+    fn hops(&mut self, ribs: &[Rib; 2]) -> NextHops {
+        let rib = &ribs[dir_index(self.dir)];
+        if self.version != rib.version() {
+            self.hops = rib.lookup(self.dst);
+            self.version = rib.version();
+        }
+        self.hops
+    }
+}
+
 struct VpnState {
     mtu: u32,
     path_mtu: u32,
@@ -431,13 +445,7 @@ impl Network {
     }
 
     fn next_hops(&mut self, flow: usize) -> NextHops {
-        let f = &mut self.flows[flow];
-        let rib = &self.ribs[dir_index(f.dir)];
-        if f.version != rib.version() {
-            f.hops = rib.lookup(f.dst);
-            f.version = rib.version();
-        }
-        f.hops
+        self.flows[flow].hops(&self.ribs)
     }
 
     /// A source hands a packet to the network at `now`; the network tells
@@ -457,24 +465,51 @@ impl Network {
         // a fifth of the engine's time on `oversubscribed`.
         tap.sent(now, &pkt);
         let ri = pkt.flow as usize * 2 + pkt.reverse as usize;
-        let dir = self.flows[ri].dir;
-        let Some(path) = self.next_hops(ri).pick(pkt.hash) else {
+        let route = &mut self.flows[ri];
+        let dir = route.dir;
+        let Some(path) = route.hops(&self.ribs).pick(pkt.hash) else {
             tap.dropped(now, Place::Router(dir), DropCause::NoRoute, &pkt);
             return None;
         };
-        let route = &mut self.flows[ri];
         if route.path != Some(path) {
             if let (Some(prev), false) = (route.path, pkt.reverse) {
                 tap.path_changed(now, pkt.flow, prev, path);
             }
             route.path = Some(path);
         }
+        // One copy per link, as for arrivals: its path, direction, policer
+        // and counters are constants.
+        match link_index(path, dir) {
+            0 => self.send_on::<0>(now, &mut pkt, tap),
+            1 => self.send_on::<1>(now, &mut pkt, tap),
+            2 => self.send_on::<2>(now, &mut pkt, tap),
+            3 => self.send_on::<3>(now, &mut pkt, tap),
+            4 => self.send_on::<4>(now, &mut pkt, tap),
+            _ => self.send_on::<5>(now, &mut pkt, tap),
+        }
+    }
+
+    /// [`Network::handle_send`] for a packet routed on link `LINK`. The
+    /// packet is lent, not moved, so that it is copied once: into the link.
+    #[inline(always)]
+    fn send_on<const LINK: usize>(
+        &mut self,
+        now: SimTime,
+        pkt: &mut Packet,
+        tap: &mut impl Tap,
+    ) -> Option<usize> {
+        let path = PathId::ALL[LINK / 2];
+        let dir = if LINK.is_multiple_of(2) {
+            Direction::In
+        } else {
+            Direction::Out
+        };
         let place = Place::Link(path, dir);
         if path == PathId::Vpn {
             let vpn = self.vpn.as_mut().expect("VPN routes exist only with a VPN");
             let outer = esp_outer_len(pkt.ip_len, vpn.nat_t);
             if pkt.ip_len > vpn.mtu || outer > vpn.path_mtu {
-                tap.dropped(now, place, DropCause::Mtu, &pkt);
+                tap.dropped(now, place, DropCause::Mtu, pkt);
                 return None;
             }
             pkt.wire_len = outer;
@@ -487,33 +522,30 @@ impl Network {
                     .handle_packet(now, pkt.ip_len)
                     .is_err()
                 {
-                    tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, &pkt);
+                    tap.dropped(now, Place::Gateway(dir), DropCause::Gateway, pkt);
                     return None;
                 }
-                tap.gateway_passed(now, dir, &pkt);
+                tap.gateway_passed(now, dir, pkt);
             }
             if pkt.ip_len > CIRCUIT_MTU {
-                tap.dropped(now, place, DropCause::Mtu, &pkt);
+                tap.dropped(now, place, DropCause::Mtu, pkt);
                 return None;
             }
             pkt.wire_len = ethernet::frame_len(pkt.ip_len, self.tags);
             // Out of Azure, the MSEE polices before its egress queue.
-            if dir == Direction::Out
-                && !self.policers[link_index(path, dir)].handle_frame(now, pkt.wire_len)
-            {
-                tap.dropped(now, place, DropCause::Policer, &pkt);
+            if dir == Direction::Out && !self.policers[LINK].handle_frame(now, pkt.wire_len) {
+                tap.dropped(now, place, DropCause::Policer, pkt);
                 return None;
             }
         }
-        let index = link_index(path, dir);
-        let link = self.links[index]
+        let link = self.links[LINK]
             .as_mut()
             .expect("routes exist only over existing links");
-        match link.handle_enqueue(now, pkt) {
+        match link.enqueue(now, pkt) {
             Ok(_) => {
                 pkt.enqueued = now;
-                tap.enqueued(now, path, dir, &pkt);
-                Some(index)
+                tap.enqueued(now, path, dir, pkt);
+                Some(LINK)
             }
             Err(Refused::QueueFull) => {
                 let cause = if path == PathId::Vpn {
@@ -521,18 +553,19 @@ impl Network {
                 } else {
                     DropCause::Queue
                 };
-                tap.dropped(now, place, cause, &pkt);
+                tap.dropped(now, place, cause, pkt);
                 None
             }
             Err(Refused::Down) => {
-                tap.dropped(now, place, DropCause::LinkDown, &pkt);
+                tap.dropped(now, place, DropCause::LinkDown, pkt);
                 None
             }
         }
     }
 
     /// Every packet of `link` due by `now` arrives at the far end, in order;
-    /// returns when the next one is due, if the link holds one.
+    /// returns when the next one is due, if the link holds one. Panics if
+    /// `link` is not a [`link_index`].
     #[inline(always)]
     pub fn handle_arrivals(
         &mut self,
@@ -540,9 +573,26 @@ impl Network {
         link: usize,
         tap: &mut impl Tap,
     ) -> Option<SimTime> {
-        let l = self.links[link].as_mut()?;
-        let path = PathId::ALL[link / 2];
-        let dir = if link.is_multiple_of(2) {
+        // One copy per link, so that its path, direction and the places of
+        // its link, policer, gateway and counters are constants rather than
+        // addresses worked out at every link event.
+        match link {
+            0 => self.arrivals::<0>(now, tap),
+            1 => self.arrivals::<1>(now, tap),
+            2 => self.arrivals::<2>(now, tap),
+            3 => self.arrivals::<3>(now, tap),
+            4 => self.arrivals::<4>(now, tap),
+            5 => self.arrivals::<5>(now, tap),
+            _ => panic!("no link {link}"),
+        }
+    }
+
+    /// [`Network::handle_arrivals`] for link `LINK`.
+    #[inline(always)]
+    fn arrivals<const LINK: usize>(&mut self, now: SimTime, tap: &mut impl Tap) -> Option<SimTime> {
+        let l = self.links[LINK].as_mut()?;
+        let path = PathId::ALL[LINK / 2];
+        let dir = if LINK.is_multiple_of(2) {
             Direction::In
         } else {
             Direction::Out
@@ -568,7 +618,7 @@ impl Network {
             // The policer and the gateway decide first (they do not depend
             // on the observers); the observers then hear the same calls in
             // the same order as if they had been told along the way.
-            if dir == Direction::In && !self.policers[link].handle_frame(now, pkt.wire_len) {
+            if dir == Direction::In && !self.policers[LINK].handle_frame(now, pkt.wire_len) {
                 tap.link_policed(now, path, dir, pkt);
                 continue;
             }
@@ -736,5 +786,197 @@ impl Network {
     /// The path a flow's packets take now, if any.
     pub fn current_path(&mut self, flow: usize, hash: u32) -> Option<PathId> {
         self.next_hops(flow * 2).pick(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tap call: its name, the link it named (if any), the packet's seq.
+    type Call = (&'static str, Option<(PathId, Direction)>, u64);
+
+    /// The calls a tap heard, in order.
+    #[derive(Default)]
+    struct Calls(Vec<Call>);
+
+    impl Tap for Calls {
+        fn enqueued(&mut self, _: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+            self.0.push(("enqueued", Some((path, dir)), pkt.seq));
+        }
+        fn link_arrived(&mut self, _: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+            self.0.push(("arrived", Some((path, dir)), pkt.seq));
+        }
+        fn link_delivered(&mut self, _: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
+            self.0.push(("link_delivered", Some((path, dir)), pkt.seq));
+        }
+        fn gateway_passed(&mut self, _: SimTime, _: Direction, pkt: &Packet) {
+            self.0.push(("gateway", None, pkt.seq));
+        }
+        fn delivered(&mut self, _: SimTime, pkt: &Packet) {
+            self.0.push(("delivered", None, pkt.seq));
+        }
+        fn dropped(&mut self, _: SimTime, place: Place, _: DropCause, pkt: &Packet) {
+            let at = match place {
+                Place::Link(p, d) => Some((p, d)),
+                _ => None,
+            };
+            self.0.push(("dropped", at, pkt.seq));
+        }
+    }
+
+    fn network() -> Network {
+        let cfg = crate::scenario::parse(
+            "t.toml",
+            r#"
+name = "t"
+duration = "1s"
+[onprem]
+prefixes = ["192.168.0.0/16"]
+[azure]
+prefixes = ["10.1.0.0/16"]
+[circuit]
+bandwidth = "1Gbps"
+mode = "active-active"
+[circuit.primary]
+latency = "2ms"
+[circuit.secondary]
+latency = "2ms"
+[gateway]
+sku = "ErGw3Az"
+[vpn]
+gateway_sku = "VpnGw2"
+latency = "12ms"
+[[flows]]
+name = "f"
+kind = "udp-cbr"
+from = "192.168.1.1"
+to = "10.1.0.1"
+rate = "1Mbps"
+size = 100
+"#,
+        )
+        .unwrap();
+        Network::new(&cfg)
+    }
+
+    fn pkt(seq: u64) -> Packet {
+        Packet {
+            flow: 0,
+            seq,
+            sent: SimTime::ZERO,
+            ip_len: 100,
+            wire_len: 122,
+            hash: 0,
+            enqueued: SimTime::ZERO,
+            esp_seq: 0,
+            frame: crate::model::packet::NO_FRAME,
+            reverse: false,
+        }
+    }
+
+    #[test]
+    fn each_link_delivers_as_itself() {
+        // Two packets per link, due at 10 and 20 us: by 15 us the first has
+        // arrived, told as that link's (with the gateway inbound only), and
+        // the second is next.
+        for path in PathId::ALL {
+            for dir in [Direction::In, Direction::Out] {
+                let mut net = network();
+                let link = link_index(path, dir);
+                assert!(net.has_link(link));
+                net.push_in_flight(link, SimTime(10_000), pkt(1));
+                net.push_in_flight(link, SimTime(20_000), pkt(2));
+                let mut calls = Calls::default();
+                let next = net.handle_arrivals(SimTime(15_000), link, &mut calls);
+                assert_eq!(next, Some(SimTime(20_000)));
+                let at = Some((path, dir));
+                let mut want = vec![("arrived", at, 1), ("link_delivered", at, 1)];
+                if dir == Direction::In && path != PathId::Vpn {
+                    want.push(("gateway", None, 1));
+                }
+                want.push(("delivered", None, 1));
+                assert_eq!(calls.0, want, "{path:?} {dir:?}");
+                // Only that link's packets moved.
+                for other in (0..6).filter(|&o| o != link) {
+                    assert_eq!(net.next_deadline(other), None);
+                }
+                let mut calls = Calls::default();
+                assert_eq!(net.handle_arrivals(SimTime(20_000), link, &mut calls), None);
+                assert_eq!(calls.0.len(), want.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_black_hole_takes_its_own_links_only() {
+        let mut net = network();
+        let mut calls = Calls::default();
+        net.handle_action(
+            SimTime::ZERO,
+            Action::SilentFail(PathId::Secondary),
+            &mut calls,
+        );
+        for link in 0..6 {
+            net.push_in_flight(link, SimTime(10_000), pkt(link as u64));
+        }
+        for link in 0..6 {
+            let mut calls = Calls::default();
+            net.handle_arrivals(SimTime(10_000), link, &mut calls);
+            let dropped = calls.0.iter().any(|c| c.0 == "dropped");
+            assert_eq!(
+                dropped,
+                link / 2 == PathId::Secondary as usize,
+                "link {link}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_link_takes_what_is_routed_on_it() {
+        // Active-active: the hash's parity picks primary or secondary, the
+        // way back (reverse) goes out; with both circuit links down, the VPN.
+        let mut net = network();
+        let mut sends = vec![];
+        for (hash, path) in [(0, PathId::Primary), (1, PathId::Secondary)] {
+            for (reverse, dir) in [(false, Direction::In), (true, Direction::Out)] {
+                sends.push((hash, reverse, path, dir));
+            }
+        }
+        for (hash, reverse, path, dir) in sends {
+            let mut calls = Calls::default();
+            let p = Packet {
+                hash,
+                reverse,
+                ..pkt(7)
+            };
+            let link = net.handle_send(SimTime::ZERO, p, &mut calls);
+            assert_eq!(link, Some(link_index(path, dir)), "{path:?} {dir:?}");
+            let seen = calls.0.iter().find(|c| c.0 == "enqueued");
+            assert_eq!(seen, Some(&("enqueued", Some((path, dir)), 7)));
+            let held: Vec<_> = net.link(path, dir).unwrap().in_flight().collect();
+            assert_eq!(held.len(), 1);
+            // A circuit frame: 802.1Q-tagged Ethernet around the IP packet.
+            assert_eq!(held[0].wire_len, ethernet::frame_len(100, 1));
+        }
+        for path in [PathId::Primary, PathId::Secondary] {
+            net.handle_action(SimTime::ZERO, Action::LinkDown(path), &mut NullTap);
+        }
+        for (reverse, dir) in [(false, Direction::In), (true, Direction::Out)] {
+            let mut calls = Calls::default();
+            let p = Packet { reverse, ..pkt(8) };
+            let link = net.handle_send(SimTime::ZERO, p, &mut calls);
+            assert_eq!(link, Some(link_index(PathId::Vpn, dir)));
+            let seen = calls.0.iter().find(|c| c.0 == "enqueued");
+            assert_eq!(seen, Some(&("enqueued", Some((PathId::Vpn, dir)), 8)));
+            let held: Vec<_> = net.link(PathId::Vpn, dir).unwrap().in_flight().collect();
+            assert_eq!(held[0].esp_seq, 1);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "no link 6")]
+    fn arrivals_on_no_link_panic() {
+        network().handle_arrivals(SimTime::ZERO, 6, &mut NullTap);
     }
 }

@@ -59,19 +59,31 @@ impl Route {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NextHops {
     paths: [Option<PathId>; 2],
+    /// What [`NextHops::pick`] answers for an even and an odd hash, worked
+    /// out once per lookup rather than once per packet.
+    by_parity: [Option<PathId>; 2],
 }
 
 impl NextHops {
+    /// Forwarding on `first`, and on `second` too (ECMP) if it is set;
+    /// `second` without `first` is ignored.
+    fn new(first: Option<PathId>, second: Option<PathId>) -> Self {
+        let second = first.and(second);
+        NextHops {
+            paths: [first, second],
+            by_parity: [first, second.or(first)],
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.paths[0].is_none()
     }
 
-    /// Picks the path for a flow by its hash.
+    /// Picks the path for a flow by its hash: with two paths, the first for
+    /// an even hash and the second for an odd one.
+    #[inline]
     pub fn pick(&self, hash: u32) -> Option<PathId> {
-        match self.paths {
-            [Some(a), Some(b)] => Some(if hash.is_multiple_of(2) { a } else { b }),
-            [a, _] => a,
-        }
+        self.by_parity[(hash & 1) as usize]
     }
 
     pub fn iter(&self) -> impl Iterator<Item = PathId> + '_ {
@@ -143,14 +155,15 @@ impl Rib {
             }
         }
         best.sort_by_key(|r| (r.router_id, r.path));
-        let mut hops = NextHops::default();
-        if let Some(first) = best.first() {
-            hops.paths[0] = Some(first.path);
-            if first.multipath {
-                hops.paths[1] = best.iter().skip(1).find(|r| r.multipath).map(|r| r.path);
-            }
-        }
-        hops
+        let Some(first) = best.first() else {
+            return NextHops::default();
+        };
+        let second = if first.multipath {
+            best.iter().skip(1).find(|r| r.multipath).map(|r| r.path)
+        } else {
+            None
+        };
+        NextHops::new(Some(first.path), second)
     }
 }
 
@@ -211,9 +224,15 @@ mod tests {
             hops.iter().collect::<Vec<_>>(),
             [PathId::Primary, PathId::Secondary]
         );
-        assert_eq!(hops.pick(0), Some(PathId::Primary));
-        assert_eq!(hops.pick(1), Some(PathId::Secondary));
+        for hash in [0, 2, u32::MAX - 1] {
+            assert_eq!(hops.pick(hash), Some(PathId::Primary));
+        }
+        for hash in [1, 3, u32::MAX] {
+            assert_eq!(hops.pick(hash), Some(PathId::Secondary));
+        }
         rib.withdraw_path(PathId::Primary);
+        assert_eq!(rib.lookup(dst).pick(0), Some(PathId::Secondary));
+        assert_eq!(rib.lookup(dst).pick(1), Some(PathId::Secondary));
         assert_eq!(
             rib.lookup(dst).iter().collect::<Vec<_>>(),
             [PathId::Secondary]
@@ -228,7 +247,9 @@ mod tests {
             rib.lookup("10.1.1.1".parse().unwrap()).pick(0),
             Some(PathId::Primary)
         );
-        assert!(rib.lookup("172.16.0.1".parse().unwrap()).is_empty());
+        let none = rib.lookup("172.16.0.1".parse().unwrap());
+        assert!(none.is_empty());
+        assert_eq!((none.pick(0), none.pick(1)), (None, None));
     }
 
     #[test]
