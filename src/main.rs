@@ -49,8 +49,8 @@ struct RunArgs {
 struct HalvesArg {
     /// Without capture, run each direction in a sending and a receiving
     /// half, so that one direction's traffic can use two threads (results
-    /// are the same; the speed varies a lot on some machines: see the
-    /// README's performance section).
+    /// are the same; experimental: on the 2-core machine the README
+    /// measures, it runs at 0.3x to 1.25x the speed of one thread).
     #[arg(long)]
     halves: bool,
 }
