@@ -48,16 +48,8 @@ fn blocks(c: &mut Criterion) {
                 buf.clear();
                 for seq in 0..N {
                     let pkt = Packet {
-                        flow: 0,
-                        seq,
-                        sent: SimTime(seq * 7_466),
-                        ip_len: 1400,
                         wire_len: 1422,
-                        hash: 0,
-                        enqueued: SimTime(seq * 7_466),
-                        esp_seq: 0,
-                        frame: eremu::model::packet::NO_FRAME,
-                        reverse: false,
+                        ..Packet::new(0, seq, SimTime(seq * 7_466), 1400)
                     };
                     let start = pcapng::begin(&mut buf, 0, pkt.sent.0);
                     let len = builder.append(&pkt, shapes[seq as usize % 4], &mut buf);

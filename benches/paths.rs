@@ -15,16 +15,8 @@ const N: u64 = 100_000;
 
 fn packet(seq: u64) -> Packet {
     Packet {
-        flow: 0,
-        seq,
-        sent: SimTime::ZERO,
-        ip_len: 1400,
         wire_len: 1422,
-        hash: 0,
-        enqueued: SimTime::ZERO,
-        esp_seq: 0,
-        frame: eremu::model::packet::NO_FRAME,
-        reverse: false,
+        ..Packet::new(0, seq, SimTime::ZERO, 1400)
     }
 }
 
@@ -42,7 +34,7 @@ fn link(c: &mut Criterion) {
             );
             for i in 0..N {
                 let now = SimTime(i * 1_154);
-                l.handle_enqueue(now, packet(i)).expect("room");
+                l.handle_enqueue(now, &packet(i)).expect("room");
                 while l.poll_arrival(now).is_some() {}
             }
             l

@@ -246,16 +246,9 @@ impl Engine {
         self.now = now;
         let seq = &mut self.external_seq[flow as usize];
         let pkt = Packet {
-            flow,
-            seq: *seq,
-            sent: now,
-            ip_len,
-            wire_len: ip_len,
             hash,
-            enqueued: now,
-            esp_seq: 0,
             frame: self.observers.frames.insert(frame),
-            reverse: false,
+            ..Packet::new(flow, *seq, now, ip_len)
         };
         *seq += 1;
         self.counters.packets += 1;

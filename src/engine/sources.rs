@@ -89,16 +89,10 @@ impl Source {
                 let ip_len = crate::wire::frame::ip_len_of(&bytes)
                     .unwrap_or(bytes.len().saturating_sub(14) as u32);
                 let pkt = Packet {
-                    flow: t.id,
-                    seq: t.seq,
-                    sent: now,
-                    ip_len,
-                    wire_len: ip_len,
                     hash: t.hash,
-                    enqueued: now,
-                    esp_seq: 0,
                     frame: frames.insert(bytes),
                     reverse: side == Side::Server,
+                    ..Packet::new(t.id, t.seq, now, ip_len)
                 };
                 t.seq += 1;
                 Some(pkt)

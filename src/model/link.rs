@@ -114,15 +114,10 @@ impl Link {
     /// Offers a packet at `now`. On success returns its arrival time at the far
     /// end. A packet that finds the serializer idle is always accepted; one
     /// that must wait is accepted if the waiting bytes stay within the limit.
+    /// The packet is lent: the link keeps its one copy, with `enqueued` set to
+    /// `now`.
     #[inline(always)]
-    pub fn handle_enqueue(&mut self, now: SimTime, pkt: Packet) -> Result<SimTime, Refused> {
-        self.enqueue(now, &pkt)
-    }
-
-    /// [`Link::handle_enqueue`] of a lent packet: the link keeps a copy (its
-    /// one copy on the way in), with `enqueued` set to `now`.
-    #[inline(always)]
-    pub fn enqueue(&mut self, now: SimTime, pkt: &Packet) -> Result<SimTime, Refused> {
+    pub fn handle_enqueue(&mut self, now: SimTime, pkt: &Packet) -> Result<SimTime, Refused> {
         if !self.up {
             return Err(Refused::Down);
         }
@@ -311,18 +306,7 @@ mod tests {
     use super::*;
 
     fn pkt(wire_len: u32) -> Packet {
-        Packet {
-            flow: 0,
-            seq: 0,
-            sent: SimTime::ZERO,
-            ip_len: wire_len,
-            wire_len,
-            hash: 0,
-            enqueued: SimTime::ZERO,
-            esp_seq: 0,
-            frame: crate::model::packet::NO_FRAME,
-            reverse: false,
-        }
+        Packet::new(0, 0, SimTime::ZERO, wire_len)
     }
 
     #[test]
@@ -339,7 +323,7 @@ mod tests {
         assert_eq!(l.serialization_time(1422), SimDuration(11_536));
         let t = SimTime(1_000);
         assert_eq!(
-            l.handle_enqueue(t, pkt(1422)),
+            l.handle_enqueue(t, &pkt(1422)),
             Ok(SimTime(1_000 + 11_536 + 2_000_000))
         );
     }
@@ -356,7 +340,7 @@ mod tests {
             seq: 9,
             ..pkt(1422)
         };
-        let arrive = l.enqueue(SimTime(1_000), &p).unwrap();
+        let arrive = l.handle_enqueue(SimTime(1_000), &p).unwrap();
         assert_eq!(arrive, SimTime(1_000 + 11_536 + 2_000_000));
         let kept: Vec<_> = l.in_flight().copied().collect();
         assert_eq!(
@@ -382,7 +366,7 @@ mod tests {
         );
         let mut last = SimTime::ZERO;
         for _ in 0..10 {
-            last = l.handle_enqueue(SimTime::ZERO, pkt(1422)).unwrap();
+            last = l.handle_enqueue(SimTime::ZERO, &pkt(1422)).unwrap();
         }
         assert_eq!(last, SimTime(11_536));
     }
@@ -401,12 +385,12 @@ mod tests {
         for i in 0..1000u32 {
             let len = [1422, 1422, 64, 1518, 1422][i as usize % 5];
             bits += 8 * (len + ETHERNET_GAP) as u128;
-            let end = l.handle_enqueue(SimTime::ZERO, pkt(len)).unwrap();
+            let end = l.handle_enqueue(SimTime::ZERO, &pkt(len)).unwrap();
             assert_eq!(end.0 as u128, bits * 1_000_000_000 / 9_999_999_967);
         }
         let start = l.last_arrival();
         l.set_rate(BitRate::from_gbps(1));
-        let end = l.handle_enqueue(SimTime::ZERO, pkt(1422)).unwrap();
+        let end = l.handle_enqueue(SimTime::ZERO, &pkt(1422)).unwrap();
         assert_eq!(end, start + SimDuration(11_536));
     }
 
@@ -417,19 +401,19 @@ mod tests {
         // fifth would make 4000 and is refused.
         let mut l = Link::new(BitRate::from_mbps(1), SimDuration::ZERO, 0, ByteSize(3000));
         for _ in 0..4 {
-            assert!(l.handle_enqueue(SimTime::ZERO, pkt(1000)).is_ok());
+            assert!(l.handle_enqueue(SimTime::ZERO, &pkt(1000)).is_ok());
         }
         assert_eq!(l.queued_bytes(SimTime::ZERO), 3000);
         assert_eq!(
-            l.handle_enqueue(SimTime::ZERO, pkt(1000)),
+            l.handle_enqueue(SimTime::ZERO, &pkt(1000)),
             Err(Refused::QueueFull)
         );
         // A frame takes 8 ms at 1 Mbps. At 8 ms the second starts: 2000 waiting,
         // so one more fits.
         assert_eq!(l.queued_bytes(SimTime(8_000_000)), 2000);
-        assert!(l.handle_enqueue(SimTime(8_000_000), pkt(1000)).is_ok());
+        assert!(l.handle_enqueue(SimTime(8_000_000), &pkt(1000)).is_ok());
         assert_eq!(
-            l.handle_enqueue(SimTime(8_000_000), pkt(1000)),
+            l.handle_enqueue(SimTime(8_000_000), &pkt(1000)),
             Err(Refused::QueueFull)
         );
     }
@@ -443,13 +427,13 @@ mod tests {
             ByteSize(1 << 20),
         );
         for _ in 0..5 {
-            l.handle_enqueue(SimTime::ZERO, pkt(1000)).unwrap();
+            l.handle_enqueue(SimTime::ZERO, &pkt(1000)).unwrap();
         }
         let mut lost = 0;
         l.set_down(SimTime(10_000), |_| lost += 1);
         assert_eq!(lost, 5);
         assert_eq!(
-            l.handle_enqueue(SimTime(10_000), pkt(1000)),
+            l.handle_enqueue(SimTime(10_000), &pkt(1000)),
             Err(Refused::Down)
         );
         assert_eq!(l.next_deadline(), None);
@@ -474,13 +458,13 @@ mod tests {
         let mut spread = (u64::MAX, 0);
         for i in 0..10_000u64 {
             let now = SimTime(i * 20_000_000);
-            let d = (l.handle_enqueue(now, pkt(125)).unwrap() - now).as_nanos();
+            let d = (l.handle_enqueue(now, &pkt(125)).unwrap() - now).as_nanos();
             spread = (spread.0.min(d), spread.1.max(d));
         }
         let mut prev = SimTime::ZERO;
         for i in 0..10_000u64 {
             let now = SimTime(200_000_000_000 + i * 100_000);
-            let a = l.handle_enqueue(now, pkt(125)).unwrap();
+            let a = l.handle_enqueue(now, &pkt(125)).unwrap();
             assert!(a >= prev);
             prev = a;
         }

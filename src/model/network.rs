@@ -541,7 +541,7 @@ impl Network {
         let link = self.links[LINK]
             .as_mut()
             .expect("routes exist only over existing links");
-        match link.enqueue(now, pkt) {
+        match link.handle_enqueue(now, pkt) {
             Ok(_) => {
                 pkt.enqueued = now;
                 tap.enqueued(now, path, dir, pkt);
@@ -862,16 +862,8 @@ size = 100
 
     fn pkt(seq: u64) -> Packet {
         Packet {
-            flow: 0,
-            seq,
-            sent: SimTime::ZERO,
-            ip_len: 100,
             wire_len: 122,
-            hash: 0,
-            enqueued: SimTime::ZERO,
-            esp_seq: 0,
-            frame: crate::model::packet::NO_FRAME,
-            reverse: false,
+            ..Packet::new(0, seq, SimTime::ZERO, 100)
         }
     }
 

@@ -35,6 +35,28 @@ pub struct Packet {
 /// `Packet::frame` of a packet without stored bytes.
 pub const NO_FRAME: u32 = u32::MAX;
 
+impl Packet {
+    /// Packet `seq` of `flow`, an IP packet of `ip_len` bytes sent and
+    /// enqueued at `sent`: no stored frame, hash 0, no ESP sequence number,
+    /// in its flow's direction, and `ip_len` bytes on the wire until a link
+    /// frames it. Other fields are set with struct update syntax.
+    #[inline(always)]
+    pub const fn new(flow: FlowId, seq: u64, sent: SimTime, ip_len: u32) -> Packet {
+        Packet {
+            flow,
+            seq,
+            sent,
+            ip_len,
+            wire_len: ip_len,
+            hash: 0,
+            enqueued: sent,
+            esp_seq: 0,
+            frame: NO_FRAME,
+            reverse: false,
+        }
+    }
+}
+
 /// Why a packet was lost. Every drop has exactly one cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DropCause {

@@ -539,16 +539,8 @@ impl Tap for CaptureSink {
             return;
         }
         let pkt = Packet {
-            flow: 0,
-            seq: 0,
-            sent: now,
-            ip_len: 0,
-            wire_len: 0,
-            hash: 0,
-            enqueued: now,
             esp_seq: esp_seq.unwrap_or(0),
-            frame: crate::model::packet::NO_FRAME,
-            reverse: false,
+            ..Packet::new(0, 0, now, 0)
         };
         self.push(now, tap, shape, pkt, Some(frame));
     }

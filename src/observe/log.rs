@@ -111,16 +111,8 @@ impl Queued {
     /// The packet as it was put on the link.
     pub fn packet(&self) -> Packet {
         Packet {
-            flow: self.flow,
-            seq: 0,
-            sent: self.time,
-            ip_len: self.ip_len,
             wire_len: self.wire_len,
-            hash: 0,
-            enqueued: self.time,
-            esp_seq: 0,
-            frame: crate::model::NO_FRAME,
-            reverse: false,
+            ..Packet::new(self.flow, 0, self.time, self.ip_len)
         }
     }
 }

@@ -136,16 +136,8 @@ impl UdpSource {
             }
         };
         let pkt = Packet {
-            flow: self.id,
-            seq: self.seq,
-            sent: now,
-            ip_len,
-            wire_len: ip_len,
             hash: self.hash,
-            enqueued: now,
-            esp_seq: 0,
-            frame: crate::model::packet::NO_FRAME,
-            reverse: false,
+            ..Packet::new(self.id, self.seq, now, ip_len)
         };
         self.seq += 1;
         // A time past the end of time is past the stop too.
