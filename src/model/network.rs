@@ -222,6 +222,17 @@ pub fn link_index(path: PathId, dir: Direction) -> usize {
     path as usize * 2 + dir as usize
 }
 
+/// The path and direction of the link at `index` (below 6), the inverse of
+/// [`link_index`].
+pub const fn link_of(index: usize) -> (PathId, Direction) {
+    let dir = if index.is_multiple_of(2) {
+        Direction::In
+    } else {
+        Direction::Out
+    };
+    (PathId::ALL[index / 2], dir)
+}
+
 fn dir_index(dir: Direction) -> usize {
     dir as usize
 }
@@ -498,12 +509,7 @@ impl Network {
         pkt: &mut Packet,
         tap: &mut impl Tap,
     ) -> Option<usize> {
-        let path = PathId::ALL[LINK / 2];
-        let dir = if LINK.is_multiple_of(2) {
-            Direction::In
-        } else {
-            Direction::Out
-        };
+        let (path, dir) = const { link_of(LINK) };
         let place = Place::Link(path, dir);
         if path == PathId::Vpn {
             let vpn = self.vpn.as_mut().expect("VPN routes exist only with a VPN");
@@ -591,12 +597,7 @@ impl Network {
     #[inline(always)]
     fn arrivals<const LINK: usize>(&mut self, now: SimTime, tap: &mut impl Tap) -> Option<SimTime> {
         let l = self.links[LINK].as_mut()?;
-        let path = PathId::ALL[LINK / 2];
-        let dir = if LINK.is_multiple_of(2) {
-            Direction::In
-        } else {
-            Direction::Out
-        };
+        let (path, dir) = const { link_of(LINK) };
         let place = Place::Link(path, dir);
         // Each packet is read where it waited (the link's slot), not copied.
         while let Some(pkt) = l.poll_arrival(now) {

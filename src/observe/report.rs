@@ -308,14 +308,7 @@ impl Report {
         }
         for (i, busy) in outcome.busy.iter().enumerate() {
             let Some(busy) = busy else { continue };
-            let (path, dir) = (
-                PathId::ALL[i / 2],
-                if i % 2 == 0 {
-                    Direction::In
-                } else {
-                    Direction::Out
-                },
-            );
+            let (path, dir) = crate::model::network::link_of(i);
             let s = &m.links[i];
             let circuit = path != PathId::Vpn;
             let passed_bits: u64 = s.policed_bits.iter().sum();
