@@ -68,10 +68,8 @@ fn blocks(c: &mut Criterion) {
 /// the same on the command line.
 fn runs(c: &mut Criterion) {
     let mut cfg = oversubscribed();
-    cfg.duration = SimDuration::from_millis(100);
-    for f in &mut cfg.flows {
-        f.stop = f.stop.min(SimTime::ZERO + cfg.duration);
-    }
+    cfg.set_duration(SimDuration::from_millis(100))
+        .expect("100 ms is a valid duration");
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut g = c.benchmark_group("capture-runs");
     g.sample_size(10);

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::scenario::{CaptureTap, Config, Snaplen};
+use crate::scenario::{Config, Snaplen};
 use crate::OutputError;
 
 /// What `eremu bench` captures while it measures.
@@ -34,13 +34,7 @@ impl CaptureMode {
             CaptureMode::Full => Snaplen::Bytes(262_144),
         };
         let mut cfg = cfg.clone();
-        let c = &mut cfg.capture;
-        c.enabled = true;
-        c.taps = CaptureTap::ALL.to_vec();
-        c.snaplen = snaplen;
-        c.window = None;
-        c.flows = None;
-        c.split = false;
+        cfg.capture_everything(snaplen);
         Some(cfg)
     }
 }

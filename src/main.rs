@@ -281,7 +281,7 @@ fn positive(
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut cfg = load(&args.scenario)?;
     if let Some(d) = positive(args.duration)? {
-        cfg.set_duration(d);
+        cfg.set_duration(d).context("--duration")?;
     }
     let threads = args
         .threads
@@ -312,7 +312,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let threads = threads.map_or_else(eremu::default_threads, |t| t as usize);
     let mut cfg = load(&scenario)?;
     if let Some(seed) = seed {
-        cfg.seed = seed;
+        cfg.set_seed(seed);
     }
     let out = out.unwrap_or_else(|| PathBuf::from("captures").join(&cfg.name));
     let mut bar = ProgressBar::new(!quiet);
@@ -360,9 +360,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 
 fn live(args: LiveArgs) -> anyhow::Result<()> {
     let mut cfg = scenario::load(&args.scenario)?;
-    if let Some(d) = positive(args.duration)? {
-        cfg.set_duration(d);
-    }
+    // Real flows get time series of their own: fit the interval for them.
+    let d = positive(args.duration)?.unwrap_or(cfg.duration);
+    cfg.set_duration_for_external(d, args.max_flows as u64)
+        .context("--duration")?;
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("captures").join(format!("{}-live", cfg.name)));

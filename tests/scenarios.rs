@@ -89,7 +89,7 @@ fn conservation_and_determinism_on_every_scenario() {
 fn seed_changes_random_sources_only() {
     let mut cfg = load("failover-to-vpn");
     let a = simulate(&cfg);
-    cfg.seed = 7;
+    cfg.set_seed(7);
     let b = simulate(&cfg);
     // CBR traffic is the same; the VPN's random loss and jitter are not.
     assert_eq!(

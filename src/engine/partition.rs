@@ -25,8 +25,38 @@ use crate::observe::capture::CaptureSink;
 use crate::scenario::{Config, Direction};
 use crate::units::{SimDuration, SimTime};
 
-/// Window of virtual time between merges when capturing.
+/// Longest window of virtual time between merges when capturing.
 pub const CAPTURE_WINDOW: SimDuration = SimDuration::from_millis(1);
+
+/// Packets the scenario may offer in one capture window: what a window's
+/// buffers hold at most, whatever the rates (each packet is seen by a few
+/// taps, a few hundred bytes each).
+const PACKETS_PER_WINDOW: u64 = 65_536;
+
+/// The window of virtual time between merges when capturing: the capture
+/// windows hold every frame seen in them until the writer takes them, so
+/// they shrink as the offered packet rate grows (to no less than a
+/// microsecond, which the flow rate limit keeps to a few thousand packets).
+/// Frames and their order do not depend on it.
+pub fn capture_window(cfg: &Config) -> SimDuration {
+    use crate::scenario::FlowKind;
+    // Packets per second at most: UDP flows at their rate in their smallest
+    // packets; TCP flows at the line rate of both links both ways in
+    // minimum-size frames.
+    let link_pps = cfg.circuit.port_speed.bps() / (64 * 8);
+    let pps: u64 = cfg
+        .flows
+        .iter()
+        .map(|f| match f.kind {
+            FlowKind::Tcp(_) => 4 * link_pps,
+            _ => f.rate.bps() / (8 * u64::from(f.size.min().max(1))),
+        })
+        .fold(0u64, u64::saturating_add);
+    let per_window =
+        (u128::from(pps) * u128::from(CAPTURE_WINDOW.as_nanos()) / 1_000_000_000).max(1);
+    let ns = u128::from(CAPTURE_WINDOW.as_nanos()) * u128::from(PACKETS_PER_WINDOW) / per_window;
+    SimDuration(ns.clamp(1_000, u128::from(CAPTURE_WINDOW.as_nanos())) as u64)
+}
 
 /// The logical processes of a scenario: one per direction, or one for the
 /// whole model when a control plane couples the directions (a BGP message
@@ -95,7 +125,7 @@ fn run_windows(
     // Windows: short when captures must be merged in order, otherwise a
     // hundredth of the run (for progress reports).
     let window = if capturing {
-        CAPTURE_WINDOW
+        capture_window(cfg)
     } else {
         SimDuration((cfg.duration.as_nanos() / 100).max(1))
     };

@@ -3,9 +3,8 @@
 //! receive what the network delivers.
 
 use crate::model::{FlowId, FrameStore, Packet};
-use crate::observe::frames::{host_mac, MAC_AZURE_GW, MAC_CE};
-use crate::scenario::{Config, Direction, FlowConfig, FlowKind};
-use crate::traffic::tcp::{Side, TcpFlow, TcpFlowConfig, TcpHost, TcpMetrics};
+use crate::scenario::{Config, FlowConfig, FlowKind};
+use crate::traffic::tcp::{Side, TcpFlow, TcpMetrics};
 use crate::traffic::udp::flow_hash;
 use crate::traffic::UdpSource;
 use crate::units::SimTime;
@@ -22,46 +21,14 @@ pub enum Source {
     Tcp(Box<TcpSource>),
 }
 
-/// The router a host on `dir`'s sending side talks to.
-fn gateway_mac(dir: Direction) -> [u8; 6] {
-    match dir {
-        Direction::In => MAC_CE,
-        Direction::Out => MAC_AZURE_GW,
-    }
-}
-
 impl Source {
     pub fn new(id: FlowId, f: &FlowConfig, cfg: &Config) -> Source {
         let rng = crate::model::network::rng_for(cfg.seed, &format!("flow/{}", f.name));
-        let FlowKind::Tcp(spec) = f.kind else {
+        let FlowKind::Tcp(_) = f.kind else {
             return Source::Udp(UdpSource::new(id, f, rng));
         };
-        let back = if f.direction == Direction::In {
-            Direction::Out
-        } else {
-            Direction::In
-        };
-        let tcp = TcpFlowConfig {
-            kind: spec.app,
-            client: TcpHost {
-                ip: f.from,
-                port: f.src_port,
-                mac: host_mac(f.from),
-                gw_mac: gateway_mac(f.direction),
-            },
-            server: TcpHost {
-                ip: f.to,
-                port: f.dst_port,
-                mac: host_mac(f.to),
-                gw_mac: gateway_mac(back),
-            },
-            mss: spec.mss,
-            congestion: spec.cc,
-            buffer: spec.buffer,
-            start: f.start,
-            stop: f.stop,
-            seed: crate::model::network::stream_seed(cfg.seed, &format!("tcp/{}", f.name)),
-        };
+        let seed = crate::model::network::stream_seed(cfg.seed, &format!("tcp/{}", f.name));
+        let tcp = crate::traffic::tcp::flow_config(f, seed);
         // Validated with the scenario; a failure here is a bug.
         let flow =
             TcpFlow::new(tcp, SimTime::ZERO).expect("TCP flows are validated with the scenario");

@@ -202,15 +202,9 @@ impl Driver {
         let end = end.min(self.engine.end());
         while !self.advance(end) && self.engine.now() < end {}
         let _ = self.delivered();
-        let mut cfg = self.cfg.clone();
-        cfg.duration = end - SimTime::ZERO;
-        for f in &mut cfg.flows {
-            f.stop = f.stop.min(end);
-            f.start = f.start.min(f.stop);
-        }
         // Rates of real flows are over their first to last frame, at least
         // a millisecond (so that one lone frame does not make a huge rate).
-        cfg.flows.extend(
+        let cfg = self.cfg.ended_at(end).with_external_flows(
             self.ingress
                 .flows(SimDuration(1_000_000), end.max(SimTime(1))),
         );
@@ -307,7 +301,7 @@ jitter = "1ms"
     fn a_run_stopped_early_ends_its_books_there() {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = cfg();
-        cfg.set_duration(SimDuration(150_000_000_000));
+        cfg.set_duration(SimDuration(150_000_000_000)).unwrap();
         let mut d = Driver::start(&cfg, dir.path(), false, 8).unwrap();
         for (i, f) in seeds().into_iter().enumerate() {
             let _ = d.frame(SimTime(i as u64 * 1_000_000), Some(Side::Onprem), f);

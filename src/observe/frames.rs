@@ -6,8 +6,6 @@
 
 use super::template;
 
-use std::net::IpAddr;
-
 use crate::model::{DropCause, Packet, Place};
 use crate::scenario::{Config, Direction, PathId, Snaplen};
 use crate::units::BitRate;
@@ -16,24 +14,9 @@ use crate::wire::frame::{self, Mac, Tags, UdpSpec};
 use crate::wire::payload::Payload;
 pub use template::Template;
 
-/// MAC addresses of the modeled devices (locally administered).
-pub const MAC_CE: Mac = [0x02, 0xce, 0, 0, 0, 0x01];
-pub const MAC_MSEE: [Mac; 2] = [
-    [0x02, 0x4d, 0x53, 0x45, 0x45, 0x01],
-    [0x02, 0x4d, 0x53, 0x45, 0x45, 0x02],
-];
-pub const MAC_AZURE_GW: Mac = [0x02, 0xa2, 0, 0, 0, 0x01];
-pub const MAC_VPN_ONPREM: Mac = [0x02, 0x76, 0x70, 0x6e, 0, 0x01];
-pub const MAC_VPN_AZURE: Mac = [0x02, 0x76, 0x70, 0x6e, 0, 0x02];
-
-/// A host's MAC: 02:00 and the last four bytes of its address.
-pub fn host_mac(addr: IpAddr) -> Mac {
-    let b = match addr {
-        IpAddr::V4(a) => a.octets(),
-        IpAddr::V6(a) => a.octets()[12..].try_into().expect("4 bytes"),
-    };
-    [0x02, 0x00, b[0], b[1], b[2], b[3]]
-}
+pub use crate::wire::ethernet::{
+    host_mac, MAC_AZURE_GW, MAC_CE, MAC_MSEE, MAC_VPN_AZURE, MAC_VPN_ONPREM,
+};
 
 /// Where along its way a tap saw a packet, which decides its frame.
 #[derive(Debug, Clone, Copy)]

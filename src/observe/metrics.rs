@@ -625,7 +625,7 @@ mod tests {
         // minutes), before and after a truncation to 70 s (2 minutes).
         let (text, name) = crate::scenario::DEFAULT_SCENARIO;
         let mut cfg = crate::scenario::parse(text, name).unwrap();
-        cfg.duration = SimDuration(150 * NS_PER_SEC);
+        cfg.set_duration(SimDuration(150 * NS_PER_SEC)).unwrap();
         let mut m = Metrics::new(&cfg);
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
         for round in 0..2 {

@@ -84,6 +84,13 @@ pub enum ReplayRunError {
     Empty(PathBuf),
     #[error(transparent)]
     Driver(#[from] DriverError),
+    #[error("{}: replaying it takes {span}: {source}", file.display())]
+    Duration {
+        file: PathBuf,
+        span: SimDuration,
+        #[source]
+        source: crate::scenario::ConfigError,
+    },
 }
 
 /// What `eremu replay` was asked.
@@ -120,7 +127,13 @@ pub fn run(cfg: &Config, opts: &ReplayOptions) -> Result<Report, ReplayRunError>
     let (first, last, _) = survey(&opts.file)?;
     let span = opts.speed.scale(last - first) - SimTime::ZERO;
     let mut cfg = cfg.clone();
-    cfg.set_duration(opts.duration.unwrap_or(span + DRAIN));
+    let duration = opts.duration.unwrap_or(span + DRAIN);
+    cfg.set_duration_for_external(duration, opts.max_flows as u64)
+        .map_err(|source| ReplayRunError::Duration {
+            file: opts.file.clone(),
+            span: duration,
+            source,
+        })?;
     let mut driver = Driver::start(&cfg, &opts.out, opts.capture, opts.max_flows)?;
     let end = driver.end();
     let mut previous = SimTime::ZERO;

@@ -9,8 +9,62 @@ use crate::model::gateway::ErGatewaySku;
 use crate::model::vpn::VpnGatewaySku;
 use crate::units::{BitRate, ByteSize, Ratio, SimDuration, SimTime};
 
+/// A validated scenario: every value present, in range and consistent.
+///
+/// Its settings are read through `Deref` (`cfg.flows`, `cfg.circuit.bandwidth`,
+/// ...) and cannot be changed from outside this module: the only changes are
+/// the methods below, each of which keeps the whole valid and re-derives what
+/// depends on what it changes (the time-series interval on the duration, the
+/// tunnel's keys on the seed).
 #[derive(Debug, Clone)]
 pub struct Config {
+    settings: Settings,
+    derived: Derived,
+}
+
+/// What validation derived rather than read, so that a change re-derives it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Derived {
+    /// `report.interval` was written in the file (else it is fitted to the
+    /// duration).
+    pub explicit_interval: bool,
+    /// Time series a run keeps besides its flows (link directions).
+    pub link_series: u64,
+    /// The tunnel's keys (in, out) were derived from the seed, not written.
+    pub derived_keys: [bool; 2],
+}
+
+/// Why a change to a validated scenario was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("a duration must be longer than zero")]
+    ZeroDuration,
+    #[error("a duration of {0} is longer than eremu's limit of {max}", max = super::limits::MAX_DURATION)]
+    Duration(SimDuration),
+    #[error(
+        "{intervals} intervals of {interval} x {series} series over {duration} is more than the time \
+         series' cap of {cells} cells; use a report.interval of at least {min}",
+        cells = MAX_TIMESERIES_CELLS
+    )]
+    Interval {
+        interval: SimDuration,
+        duration: SimDuration,
+        intervals: u64,
+        series: u64,
+        min: SimDuration,
+    },
+}
+
+impl std::ops::Deref for Config {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// The settings of a validated scenario (see [`Config`]).
+#[derive(Debug, Clone)]
+pub struct Settings {
     pub name: String,
     pub description: String,
     pub duration: SimDuration,
@@ -33,18 +87,155 @@ pub struct Config {
 }
 
 impl Config {
+    pub(super) fn new(settings: Settings, derived: Derived) -> Config {
+        Config { settings, derived }
+    }
+
     /// Runs the scenario for `d` instead: flows that ran to the old end run
-    /// to the new one; flows and events past a shorter end are cut.
-    pub fn set_duration(&mut self, d: SimDuration) {
-        let (old_end, new_end) = (SimTime::ZERO + self.duration, SimTime::ZERO + d);
-        self.duration = d;
-        for f in &mut self.flows {
+    /// to the new one; flows and events past a shorter end are cut; the
+    /// time-series interval is fitted to the new duration (an interval
+    /// written in the file is kept, or the change refused when it no longer
+    /// fits). Refused, the scenario is unchanged.
+    pub fn set_duration(&mut self, d: SimDuration) -> Result<(), ConfigError> {
+        self.resize(d, 0)
+    }
+
+    /// [`Config::set_duration`] for a run whose flows come from outside
+    /// (live mode, replay): the time series is fitted for up to `flows`
+    /// more flows than the scenario declares.
+    pub fn set_duration_for_external(
+        &mut self,
+        d: SimDuration,
+        flows: u64,
+    ) -> Result<(), ConfigError> {
+        self.resize(d, flows)
+    }
+
+    fn resize(&mut self, d: SimDuration, extra: u64) -> Result<(), ConfigError> {
+        let interval = self.fit(d, extra)?;
+        let s = &mut self.settings;
+        let (old_end, new_end) = (SimTime::ZERO + s.duration, SimTime::ZERO + d);
+        s.duration = d;
+        s.report.interval = interval;
+        for f in &mut s.flows {
             if f.stop == old_end || f.stop > new_end {
                 f.stop = new_end;
             }
         }
-        self.flows.retain(|f| f.start < f.stop);
-        self.events.retain(|e| e.at < new_end);
+        s.flows.retain(|f| f.start < f.stop);
+        s.events.retain(|e| e.at < new_end);
+        Ok(())
+    }
+
+    /// The interval for a run of `d` with `extra` flows beyond the declared.
+    fn fit(&self, d: SimDuration, extra: u64) -> Result<SimDuration, ConfigError> {
+        if d == SimDuration::ZERO {
+            return Err(ConfigError::ZeroDuration);
+        }
+        if d > super::limits::MAX_DURATION {
+            return Err(ConfigError::Duration(d));
+        }
+        let series = self.derived.link_series + self.flows.len() as u64 + extra;
+        let explicit = self
+            .derived
+            .explicit_interval
+            .then_some(self.report.interval);
+        fit_interval(d, series, explicit)
+    }
+
+    /// Uses `seed` instead of the file's: everything drawn from the seed
+    /// (flows, jitter, loss, and the tunnel's keys unless the file gives
+    /// them) follows, exactly as if the file said `seed = <seed>`.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.settings.seed = seed;
+        let derived = self.derived.derived_keys;
+        if let Some(vpn) = &mut self.settings.vpn {
+            if derived[0] {
+                vpn.sa_in.key = derived_esp_key(seed, "in");
+            }
+            if derived[1] {
+                vpn.sa_out.key = derived_esp_key(seed, "out");
+            }
+        }
+    }
+
+    /// The scenario as a run stopped at `end` saw it: it lasted until `end`,
+    /// and no flow ran past it. Only for the books of a run that stopped
+    /// early; nothing is re-fitted.
+    pub fn ended_at(&self, end: SimTime) -> Config {
+        let mut cfg = self.clone();
+        let s = &mut cfg.settings;
+        let end = end.min(SimTime::ZERO + s.duration);
+        s.duration = end - SimTime::ZERO;
+        for f in &mut s.flows {
+            f.stop = f.stop.min(end);
+            f.start = f.start.min(f.stop);
+        }
+        cfg
+    }
+
+    /// Adds flows of real frames (live mode, replay) for the books of the
+    /// run; only `FlowKind::External` flows are taken.
+    pub fn with_external_flows(&self, flows: impl IntoIterator<Item = FlowConfig>) -> Config {
+        let mut cfg = self.clone();
+        cfg.settings.flows.extend(
+            flows
+                .into_iter()
+                .filter(|f| matches!(f.kind, FlowKind::External { .. })),
+        );
+        cfg
+    }
+
+    /// Captures every tap for the whole run with `snaplen` (what `eremu
+    /// bench --capture` measures).
+    pub fn capture_everything(&mut self, snaplen: Snaplen) {
+        let c = &mut self.settings.capture;
+        c.enabled = true;
+        c.taps = CaptureTap::ALL.to_vec();
+        c.snaplen = snaplen;
+        c.window = None;
+        c.flows = None;
+        c.split = false;
+    }
+}
+
+/// The ESP key and salt of one direction of the tunnel, drawn from the seed
+/// when the file gives none.
+pub(super) fn derived_esp_key(seed: u64, label: &str) -> [u8; 36] {
+    use rand::RngCore;
+    let mut k = [0u8; 36];
+    crate::model::network::rng_for(seed, &format!("esp/key/{label}")).fill_bytes(&mut k);
+    k
+}
+
+/// The time-series interval for `duration` and `series` series: `explicit`
+/// when it fits in [`MAX_TIMESERIES_CELLS`], else the smallest multiple of
+/// [`DEFAULT_INTERVAL`] that does.
+pub(super) fn fit_interval(
+    duration: SimDuration,
+    series: u64,
+    explicit: Option<SimDuration>,
+) -> Result<SimDuration, ConfigError> {
+    let max_intervals = (MAX_TIMESERIES_CELLS / series.max(1)).max(1);
+    let min = SimDuration(duration.as_nanos().div_ceil(max_intervals));
+    match explicit {
+        None => {
+            let step = DEFAULT_INTERVAL.as_nanos();
+            Ok(SimDuration(min.as_nanos().div_ceil(step).max(1) * step))
+        }
+        Some(interval) => {
+            let intervals = duration.as_nanos().div_ceil(interval.as_nanos().max(1));
+            if intervals > max_intervals {
+                return Err(ConfigError::Interval {
+                    interval,
+                    duration,
+                    intervals,
+                    series,
+                    min,
+                });
+            }
+            Ok(interval)
+        }
     }
 }
 

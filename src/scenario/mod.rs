@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod control;
+pub mod limits;
 mod locate;
 pub mod raw;
 mod validate;
@@ -81,3 +82,5 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ScenarioError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;

@@ -166,8 +166,8 @@ pub struct RawFlow {
     pub stop: Option<Spanned<SimDuration>>,
     pub on: Option<Spanned<SimDuration>>,
     pub off: Option<Spanned<SimDuration>>,
-    pub src_port: Option<u16>,
-    pub dst_port: Option<u16>,
+    pub src_port: Option<Spanned<u16>>,
+    pub dst_port: Option<Spanned<u16>>,
     /// TCP: bulk transfer size, congestion control, socket buffers, MSS,
     /// request and response sizes.
     pub bytes: Option<Spanned<ByteSize>>,

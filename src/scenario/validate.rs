@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::config::*;
 use super::raw::*;
-use super::ScenarioError;
+use super::{limits, ScenarioError};
 use crate::model::gateway::ErGatewaySku;
 use crate::model::vpn::VpnGatewaySku;
 use crate::units::{BitRate, ByteSize, SimDuration, SimTime};
@@ -35,6 +35,8 @@ pub const MIN_IPV6_PACKET: u32 = 40 + 8 + 20;
 /// Largest IP packet a flow may offer (jumbo-sized offers are allowed so that
 /// users can see them dropped with cause `mtu`).
 pub const MAX_PACKET: u32 = 9_000;
+/// Socket buffers of a TCP flow without `buffer`.
+pub const DEFAULT_TCP_BUFFER: u32 = 4 << 20;
 
 pub(super) struct Ctx<'a> {
     pub file: &'a str,
@@ -65,6 +67,25 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
     if duration == SimDuration::ZERO {
         return Err(ctx.err(raw.duration.span(), "must be longer than zero"));
     }
+    if duration > limits::MAX_DURATION {
+        return Err(ctx.err(
+            raw.duration.span(),
+            format!(
+                "{duration} is longer than eremu's limit of {}",
+                limits::MAX_DURATION
+            ),
+        ));
+    }
+    if raw.flows.len() > limits::MAX_FLOWS {
+        return Err(ctx.err(
+            raw.flows[limits::MAX_FLOWS].name.span(),
+            format!(
+                "{} flows: a scenario has at most {}",
+                raw.flows.len(),
+                limits::MAX_FLOWS
+            ),
+        ));
+    }
     let onprem = prefixes(ctx, &raw.onprem.prefixes)?;
     let azure = prefixes(ctx, &raw.azure.prefixes)?;
     for a in &azure {
@@ -85,6 +106,10 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
         .as_ref()
         .map(|v| vpn(ctx, v, raw.seed))
         .transpose()?;
+    let derived_keys = raw
+        .vpn
+        .as_ref()
+        .map_or([false; 2], |v| [v.key_in.is_none(), v.key_out.is_none()]);
     let end = SimTime::ZERO + duration;
     let mut names = BTreeSet::new();
     let flows = raw
@@ -101,6 +126,7 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
             flow(ctx, i, f, &onprem, &azure, end, vpn.is_some())
         })
         .collect::<R<Vec<_>>>()?;
+    tcp_buffer_total(ctx, &raw.flows, &flows)?;
     let mut events = raw
         .events
         .iter()
@@ -134,8 +160,10 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
             return Err(ctx.err(e.action.span(), "bgp-reset needs a [bgp] section"));
         }
     }
-    let series = if vpn.is_some() { 6 } else { 4 } + flows.len() as u64;
-    Ok(Config {
+    let link_series = if vpn.is_some() { 6 } else { 4 };
+    let series = link_series + flows.len() as u64;
+    let explicit_interval = raw.report.interval.is_some();
+    let settings = Settings {
         bgp,
         name,
         description: raw.description,
@@ -155,7 +183,15 @@ pub(super) fn validate(ctx: &Ctx, raw: RawScenario) -> R<Config> {
         capture,
         check,
         expect,
-    })
+    };
+    Ok(Config::new(
+        settings,
+        Derived {
+            explicit_interval,
+            link_series,
+            derived_keys,
+        },
+    ))
 }
 
 fn vlan_id(ctx: &Ctx, v: &Option<Spanned<i64>>, default: u16) -> R<u16> {
@@ -485,12 +521,7 @@ fn vpn(ctx: &Ctx, v: &RawVpn, seed: u64) -> R<VpnConfig> {
                 })?,
         };
         let key = match key {
-            None => {
-                use rand::RngCore;
-                let mut k = [0u8; 36];
-                crate::model::network::rng_for(seed, &format!("esp/key/{label}")).fill_bytes(&mut k);
-                k
-            }
+            None => derived_esp_key(seed, label),
             Some(k) => parse_key(k.get_ref()).ok_or_else(|| {
                 ctx.err(k.span(), "an ESP key is 72 hex digits (a 32-byte AES-256 key, then a 4-byte salt), optionally after 0x")
             })?,
@@ -655,6 +686,16 @@ fn flow(
     if rate.get_ref().bps() == 0 {
         return Err(ctx.err(rate.span(), "must be more than zero"));
     }
+    if *rate.get_ref() > limits::MAX_FLOW_RATE {
+        return Err(ctx.err(
+            rate.span(),
+            format!(
+                "{} is more than eremu's limit of {} per flow",
+                rate.get_ref(),
+                limits::MAX_FLOW_RATE
+            ),
+        ));
+    }
     let size = f
         .size
         .as_ref()
@@ -708,8 +749,8 @@ fn flow(
         kind,
         from,
         to,
-        src_port: f.src_port.unwrap_or(49_152 + (index as u16 % 16_000)),
-        dst_port: f.dst_port.unwrap_or(5_001),
+        src_port: port(&f.src_port).unwrap_or(49_152 + (index as u16 % 16_000)),
+        dst_port: port(&f.dst_port).unwrap_or(5_001),
         direction,
         rate: *rate.get_ref(),
         size,
@@ -983,28 +1024,16 @@ fn report_interval(
     duration: SimDuration,
     series: u64,
 ) -> R<SimDuration> {
-    let max_intervals = (MAX_TIMESERIES_CELLS / series.max(1)).max(1);
-    let Some(v) = &raw.interval else {
-        let need = duration.as_nanos().div_ceil(max_intervals);
-        let step = DEFAULT_INTERVAL.as_nanos();
-        return Ok(SimDuration(need.div_ceil(step).max(1) * step));
-    };
-    let interval = *v.get_ref();
-    if interval == SimDuration::ZERO {
-        return Err(ctx.err(v.span(), "must be longer than zero"));
+    let explicit = raw.interval.as_ref().map(|v| *v.get_ref());
+    if let Some(v) = &raw.interval {
+        if *v.get_ref() == SimDuration::ZERO {
+            return Err(ctx.err(v.span(), "must be longer than zero"));
+        }
     }
-    let intervals = duration.as_nanos().div_ceil(interval.as_nanos());
-    if intervals > max_intervals {
-        let min = SimDuration(duration.as_nanos().div_ceil(max_intervals));
-        return Err(ctx.err(
-            v.span(),
-            format!(
-                "{intervals} intervals x {series} series is more than the time series' cap of \
-                 {MAX_TIMESERIES_CELLS} cells; use an interval of at least {min}"
-            ),
-        ));
-    }
-    Ok(interval)
+    fit_interval(duration, series, explicit).map_err(|e| {
+        let span = raw.interval.as_ref().map_or(0..0, |v| v.span());
+        ctx.err(span, e.to_string())
+    })
 }
 
 /// A `tcp-bulk` or `tcp-rr` flow.
@@ -1019,7 +1048,7 @@ fn tcp_flow(
     end: SimTime,
     has_vpn: bool,
 ) -> R<FlowConfig> {
-    use crate::traffic::tcp::{CongestionControl, TcpFlowKind, MAX_BUFFER};
+    use crate::traffic::tcp::{CongestionControl, TcpFlowKind};
     for (present, key) in [
         (f.rate.is_some(), "rate"),
         (f.size.is_some(), "size"),
@@ -1097,27 +1126,39 @@ fn tcp_flow(
     } else {
         1440
     };
+    // The smallest MSS is the family's minimum IP MTU less the headers:
+    // 576 - 40 for IPv4 (RFC 879), 1280 - 60 for IPv6 (RFC 8200); the
+    // largest is the circuit's 1500-byte IP MTU less the headers.
     let mss = match &f.mss {
         None => default_mss,
         Some(m) => u16::try_from(*m.get_ref())
             .ok()
-            .filter(|v| (536..=if v4 { 1460 } else { 1440 }).contains(v))
+            .filter(|v| (if v4 { 536..=1460 } else { 1220..=1440 }).contains(v))
             .ok_or_else(|| {
                 ctx.err(
                     m.span(),
-                    "mss must be 536 to 1460 (IPv4) or 1440 (IPv6): the circuit's IP MTU is 1500",
+                    "mss must be 536 to 1460 (IPv4) or 1220 to 1440 (IPv6): the circuit's IP MTU is 1500",
                 )
             })?,
     };
+    let max = limits::MAX_TCP_BUFFER.bytes();
     let buffer = match &f.buffer {
-        None => 4 << 20,
+        None => DEFAULT_TCP_BUFFER,
         Some(b) => u32::try_from(b.get_ref().bytes())
             .ok()
-            .filter(|v| *v >= mss as u32 && *v <= MAX_BUFFER)
-            .ok_or_else(|| ctx.err(b.span(), format!("buffer must be at least one MSS and at most {MAX_BUFFER} bytes (the largest window smoltcp scales to)")))?,
+            .filter(|v| *v >= mss as u32 && u64::from(*v) <= max)
+            .ok_or_else(|| {
+                ctx.err(
+                    b.span(),
+                    format!(
+                        "buffer must be at least one MSS ({mss} bytes) and at most eremu's limit of {}",
+                        limits::MAX_TCP_BUFFER
+                    ),
+                )
+            })?,
     };
     let (start, stop) = active_time(ctx, f, end)?;
-    Ok(FlowConfig {
+    let flow = FlowConfig {
         name: f.name.get_ref().clone(),
         kind: FlowKind::Tcp(TcpSpec {
             app,
@@ -1127,15 +1168,64 @@ fn tcp_flow(
         }),
         from,
         to,
-        src_port: f.src_port.unwrap_or(49_152 + (index as u16 % 16_000)),
-        dst_port: f.dst_port.unwrap_or(5_201),
+        src_port: port(&f.src_port).unwrap_or(49_152 + (index as u16 % 16_000)),
+        dst_port: port(&f.dst_port).unwrap_or(5_201),
         direction,
         rate: BitRate(0),
         size: SizeDist::Fixed(0),
         dscp: f.dscp.as_ref().map_or(Ok(0), |d| dscp(ctx, d))?,
         start,
         stop,
-    })
+    };
+    tcp_checks(ctx, f, &flow)?;
+    Ok(flow)
+}
+
+/// The TCP module's own checks on a flow, each error at the key it is about.
+fn tcp_checks(ctx: &Ctx, f: &RawFlow, flow: &FlowConfig) -> R<()> {
+    use crate::traffic::tcp::TcpConfigError as E;
+    let Err(e) = crate::traffic::tcp::flow_config(flow, 0).validate() else {
+        return Ok(());
+    };
+    let port_span = |p: &Option<Spanned<u16>>| p.as_ref().map_or(f.name.span(), |p| p.span());
+    let span = match &e {
+        E::ZeroPort("client") => port_span(&f.src_port),
+        E::ZeroPort(_) => port_span(&f.dst_port),
+        E::NotUnicast(ip) if *ip == flow.from => f.from.span(),
+        E::NotUnicast(_) | E::SameAddress(_) | E::FamilyMismatch { .. } => f.to.span(),
+        E::Mss { .. } => f.mss.as_ref().map_or(f.name.span(), |m| m.span()),
+        E::Buffer { .. } => f.buffer.as_ref().map_or(f.name.span(), |b| b.span()),
+        _ => f.name.span(),
+    };
+    Err(ctx.err(span, format!("not valid for a TCP flow: {e}")))
+}
+
+/// The socket buffers of all TCP flows together stay within
+/// [`limits::MAX_TCP_BUFFER_TOTAL`].
+fn tcp_buffer_total(ctx: &Ctx, raw: &[RawFlow], flows: &[FlowConfig]) -> R<()> {
+    let mut total = 0u64;
+    for (r, f) in raw.iter().zip(flows) {
+        if let FlowKind::Tcp(spec) = f.kind {
+            total += u64::from(spec.buffer);
+            if total > limits::MAX_TCP_BUFFER_TOTAL.bytes() {
+                let span = r.buffer.as_ref().map_or(r.name.span(), |b| b.span());
+                return Err(ctx.err(
+                    span,
+                    format!(
+                        "the TCP flows' socket buffers add up to more than eremu's limit of {} \
+                         (buffer x flows; the default buffer is {}): give these flows a smaller `buffer`",
+                        limits::MAX_TCP_BUFFER_TOTAL,
+                        ByteSize(DEFAULT_TCP_BUFFER.into())
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn port(p: &Option<Spanned<u16>>) -> Option<u16> {
+    p.as_ref().map(|p| *p.get_ref())
 }
 
 /// A flow's `start` and `stop`: stop defaults to the scenario's end, never

@@ -1,4 +1,9 @@
-//! Ethernet II framing as the circuit links carry it.
+//! Ethernet II framing as the circuit links carry it, and the MAC addresses
+//! of the modeled devices.
+
+use std::net::IpAddr;
+
+use super::frame::Mac;
 
 /// Destination MAC, source MAC, EtherType.
 pub const HEADER: u32 = 14;
@@ -13,6 +18,25 @@ pub const MIN_FRAME: u32 = 64;
 /// IP packet of `ip_len` bytes under `tags` VLAN tags.
 pub fn frame_len(ip_len: u32, tags: u32) -> u32 {
     (HEADER + TAG * tags + ip_len + FCS).max(MIN_FRAME)
+}
+
+/// MAC addresses of the modeled devices (locally administered).
+pub const MAC_CE: Mac = [0x02, 0xce, 0, 0, 0, 0x01];
+pub const MAC_MSEE: [Mac; 2] = [
+    [0x02, 0x4d, 0x53, 0x45, 0x45, 0x01],
+    [0x02, 0x4d, 0x53, 0x45, 0x45, 0x02],
+];
+pub const MAC_AZURE_GW: Mac = [0x02, 0xa2, 0, 0, 0, 0x01];
+pub const MAC_VPN_ONPREM: Mac = [0x02, 0x76, 0x70, 0x6e, 0, 0x01];
+pub const MAC_VPN_AZURE: Mac = [0x02, 0x76, 0x70, 0x6e, 0, 0x02];
+
+/// A host's MAC: 02:00 and the last four bytes of its address.
+pub fn host_mac(addr: IpAddr) -> Mac {
+    let b = match addr {
+        IpAddr::V4(a) => a.octets(),
+        IpAddr::V6(a) => a.octets()[12..].try_into().expect("4 bytes"),
+    };
+    [0x02, 0x00, b[0], b[1], b[2], b[3]]
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::scenario::{Direction, FlowConfig, FlowKind, TcpSpec};
 use crate::units::SimTime;
 use crate::wire::frame::Mac;
 
@@ -140,6 +141,55 @@ pub enum TcpConfigError {
          (at least one MSS; at most the largest window smoltcp can scale to)"
     )]
     Buffer { size: u32, min: u32, max: u32 },
+}
+
+/// The TCP configuration of a scenario's TCP flow `f`: the client at `from`
+/// behind its side's router, the server at `to` behind the other's; `seed`
+/// is the flow's own stream. Scenario validation checks exactly this with
+/// [`TcpFlowConfig::validate`], so the engine can build what it accepted.
+pub fn flow_config(f: &FlowConfig, seed: u64) -> TcpFlowConfig {
+    use crate::wire::ethernet::{host_mac, MAC_AZURE_GW, MAC_CE};
+    // The router a host on `dir`'s sending side talks to.
+    let gateway_mac = |dir: Direction| match dir {
+        Direction::In => MAC_CE,
+        Direction::Out => MAC_AZURE_GW,
+    };
+    let back = match f.direction {
+        Direction::In => Direction::Out,
+        Direction::Out => Direction::In,
+    };
+    let spec = match f.kind {
+        FlowKind::Tcp(spec) => spec,
+        // Only TCP flows reach here; any other kind gets a configuration
+        // that `validate` refuses.
+        _ => TcpSpec {
+            app: TcpFlowKind::Bulk { bytes: Some(0) },
+            cc: CongestionControl::None,
+            buffer: 0,
+            mss: 0,
+        },
+    };
+    TcpFlowConfig {
+        kind: spec.app,
+        client: TcpHost {
+            ip: f.from,
+            port: f.src_port,
+            mac: host_mac(f.from),
+            gw_mac: gateway_mac(f.direction),
+        },
+        server: TcpHost {
+            ip: f.to,
+            port: f.dst_port,
+            mac: host_mac(f.to),
+            gw_mac: gateway_mac(back),
+        },
+        mss: spec.mss,
+        congestion: spec.cc,
+        buffer: spec.buffer,
+        start: f.start,
+        stop: f.stop,
+        seed,
+    }
 }
 
 /// Bytes of the IP header for the family of `ip`.

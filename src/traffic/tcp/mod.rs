@@ -39,7 +39,8 @@ use smoltcp::socket::tcp::State;
 use smoltcp::time::Instant;
 
 pub use config::{
-    CongestionControl, Side, TcpConfigError, TcpFlowConfig, TcpFlowKind, TcpHost, MAX_BUFFER,
+    flow_config, CongestionControl, Side, TcpConfigError, TcpFlowConfig, TcpFlowKind, TcpHost,
+    MAX_BUFFER,
 };
 pub use metrics::{TcpMetrics, STALL_THRESHOLD};
 
