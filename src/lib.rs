@@ -43,6 +43,7 @@ pub mod ingress;
 pub mod live;
 pub mod model;
 pub mod observe;
+pub mod outdir;
 pub mod replay;
 pub mod scenario;
 pub mod traffic;
@@ -63,6 +64,8 @@ pub enum OutputError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}: is a file, not a directory")]
+    NotADirectory(PathBuf),
 }
 
 /// Threads to use by default: the machine's cores.
@@ -94,7 +97,8 @@ pub fn simulate(cfg: &Config) -> Report {
 /// `report.json`, and unless `capture` is false (or the scenario disables it)
 /// the pcapng capture and, with a VPN, the `esp_sa` file Wireshark decrypts
 /// the tunnel with. Every file appears under its final name only when
-/// complete. Outputs are byte-identical for any number of `threads`.
+/// complete; what an earlier run wrote into `dir` is removed first
+/// ([`outdir`]). Outputs are byte-identical for any number of `threads`.
 pub fn run(cfg: &Config, dir: &Path, capture: bool, threads: usize) -> Result<Report, OutputError> {
     run_with_progress(cfg, dir, capture, threads, false, &mut |_| {})
 }
@@ -122,10 +126,7 @@ pub fn run_with_progress(
     halves: bool,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, OutputError> {
-    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    outdir::prepare(dir)?;
     let started = std::time::Instant::now();
     let cap = if capture {
         observe::capture::CaptureWriter::start(cfg, dir, engine::processes(cfg).len())?

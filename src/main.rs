@@ -370,6 +370,7 @@ fn live(args: LiveArgs) -> anyhow::Result<()> {
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed))
         .context("installing the Ctrl-C handler")?;
+    eremu::outdir::prepare(&out)?;
     let opts = eremu::live::LiveOptions {
         onprem: args.onprem,
         azure: args.azure,
@@ -394,6 +395,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("captures").join(format!("{}-replay", cfg.name)));
+    eremu::outdir::prepare(&out)?;
     let opts = eremu::replay::ReplayOptions {
         file: args.capture,
         speed: args.speed,
@@ -488,6 +490,22 @@ fn check_cmd(
     ExitCode::from(run.exit_code())
 }
 
+/// An error and its causes on one line, `: ` between them, leaving out a
+/// cause whose text its parent already ends with (an I/O error shown with
+/// the path it concerns is not repeated).
+fn chain_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(&part) {
+            text = format!("{text}: {part}");
+        }
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -545,7 +563,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain_text(&e));
             ExitCode::FAILURE
         }
     }

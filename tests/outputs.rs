@@ -89,3 +89,113 @@ fn every_flow_gets_its_own_latency_files() {
         .into();
     assert_eq!(files(&plain.path().join("out/latency")), want);
 }
+
+/// [`scenario`] with a VPN and a capture of every tap in its own file.
+fn with_vpn_and_capture(names: &[&str]) -> String {
+    scenario(names)
+        + "[vpn]\ngateway_sku = \"VpnGw1\"\nlatency = \"10ms\"\n\
+           [capture]\ntaps = [\"onprem-ce\", \"azure-gw\"]\nsplit = true\n"
+}
+
+/// A rerun owns the directory: what the earlier run wrote and this one does
+/// not (its captures and `esp_sa` after `--no-capture`, the latency files of
+/// a flow since renamed, temporary files) is gone; files eremu never writes
+/// stay.
+#[test]
+fn a_rerun_removes_what_the_earlier_run_wrote_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let first = run(&with_vpn_and_capture(&["old"]), dir.path(), &[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let before = files(&out_dir);
+    for f in [
+        "onprem-ce.pcapng",
+        "azure-gw.pcapng",
+        "esp_sa",
+        "report.json",
+    ] {
+        assert!(before.contains(f), "{before:?}");
+    }
+    // Left by a run that was killed, and the user's own files.
+    for f in [
+        "report.partial",
+        "capture.pcapng.partial",
+        "plots/queue.partial",
+    ] {
+        std::fs::write(out_dir.join(f), "stale").unwrap();
+    }
+    for f in [
+        "notes.txt",
+        "plots/mine.txt",
+        "latency/readme",
+        "mine.pcapng",
+    ] {
+        std::fs::write(out_dir.join(f), "mine").unwrap();
+    }
+    let second = run(
+        &with_vpn_and_capture(&["new"]),
+        dir.path(),
+        &["--no-capture"],
+    );
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let want: BTreeSet<String> = [
+        "mine.pcapng",
+        "notes.txt",
+        "latency",
+        "plots",
+        "report.html",
+        "report.json",
+        "timeseries.csv",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(files(&out_dir), want);
+    let want: BTreeSet<String> = ["new.hgrm", "new.hlog", "readme"].map(String::from).into();
+    assert_eq!(files(&out_dir.join("latency")), want);
+    assert!(files(&out_dir.join("plots")).contains("mine.txt"));
+    assert!(!files(&out_dir.join("plots")).contains("queue.partial"));
+}
+
+/// `--out` naming a file: one clear error, and the file untouched.
+#[test]
+fn out_naming_a_file_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out");
+    std::fs::write(&file, "mine").unwrap();
+    let out = run(&scenario(&["a"]), dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}: is a file, not a directory", file.display())),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+}
+
+/// An OS error is printed once, not once per link of the error chain.
+#[test]
+fn an_os_error_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, scenario(&["a"])).unwrap();
+    let out = eremu()
+        .arg("run")
+        .arg(&file)
+        .args(["--quiet", "--out"])
+        .arg(dir.path().join("a-file/sub"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
