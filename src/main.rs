@@ -1,5 +1,6 @@
 //! The `eremu` command line: parse flags, call the library, print.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -297,7 +298,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(args: RunArgs) -> anyhow::Result<()> {
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let RunArgs {
         scenario,
         out,
@@ -315,11 +316,21 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         cfg.seed = seed;
     }
     let out = out.unwrap_or_else(|| PathBuf::from("captures").join(&cfg.name));
+    eremu::interrupt::install().context("installing the SIGINT and SIGTERM handlers")?;
+    let hook = eremu::interrupt::test_hook();
+    let mut windows = 0u64;
     let mut bar = ProgressBar::new(!quiet);
-    let result =
-        eremu::run_with_progress(&cfg, &out, !no_capture, threads, halves.halves, &mut |p| {
-            bar.update(p)
-        });
+    let result = eremu::run_stoppable(&cfg, &out, !no_capture, threads, halves.halves, &mut |p| {
+        bar.update(p);
+        windows += 1;
+        if let Some((sig, _)) = hook.filter(|&(_, n)| n == windows) {
+            eremu::interrupt::raise(sig);
+        }
+        match eremu::interrupt::received() {
+            Some(_) => ControlFlow::Break(()),
+            None => ControlFlow::Continue(()),
+        }
+    });
     bar.finish();
     let report = result.context("writing the outputs")?;
     print_report(&cfg, &report, &out, &print);
@@ -328,6 +339,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         broken.is_empty(),
         "internal error: packet conservation fails for flows {broken:?}"
     );
+    if report.interrupted {
+        return Ok(interrupted(&report, expect));
+    }
     if expect {
         let results = check::expect::evaluate(&cfg, &check::flatten::flatten(&report))?;
         let failed = results.iter().filter(|r| !r.passed).count();
@@ -355,7 +369,25 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             eprintln!("{line}");
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr that a run was interrupted, and returns its exit status
+/// (128 + the signal's number).
+fn interrupted(report: &eremu::Report, expect: bool) -> ExitCode {
+    let sig = eremu::interrupt::received().unwrap_or(libc::SIGINT);
+    eprintln!(
+        "eremu: interrupted by {}: the outputs cover the first {} of {}{}",
+        eremu::interrupt::name(sig),
+        eremu::units::SimDuration(report.duration_ns),
+        eremu::units::SimDuration(report.scenario_duration_ns.unwrap_or(report.duration_ns)),
+        if expect {
+            "; expectations not checked"
+        } else {
+            ""
+        }
+    );
+    ExitCode::from(eremu::interrupt::exit_status(sig))
 }
 
 fn live(args: LiveArgs) -> anyhow::Result<()> {
@@ -511,9 +543,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => run(RunArgs::default()),
         Some(Command::Run(args)) => run(args),
-        Some(Command::Bench(args)) => bench(args),
-        Some(Command::Live(args)) => live(args),
-        Some(Command::Replay(args)) => replay(args),
+        Some(Command::Bench(args)) => bench(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Live(args)) => live(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Replay(args)) => replay(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Baseline { scenarios, out }) => return baseline(&scenarios, &out),
         Some(Command::Check {
             scenarios,
@@ -556,12 +588,12 @@ fn main() -> ExitCode {
                     scenarios.len()
                 ))
             } else {
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             }
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", chain_text(&e));
             ExitCode::FAILURE
