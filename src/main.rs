@@ -67,7 +67,7 @@ struct BenchArgs {
     #[arg(long)]
     duration: Option<eremu::units::SimDuration>,
     /// Runs per measurement; the fastest counts.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
     /// Also measure the run with every tap captured for its whole run
     /// (headers: snaplen 128; full: whole frames), against the same run
@@ -287,13 +287,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let threads = args
         .threads
         .map_or_else(eremu::default_threads, |t| t as usize);
-    let result = eremu::bench::run(
-        &cfg,
-        threads,
-        args.repeat.max(1),
-        args.capture,
-        args.halves.halves,
-    )?;
+    let result = eremu::bench::run(&cfg, threads, args.repeat, args.capture, args.halves.halves)?;
     print!("{}", result.render());
     Ok(())
 }
