@@ -4,10 +4,14 @@
 //! with 128 + the signal's number (130, 143). A second signal ends the
 //! process at once, as it would have without eremu.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// The first signal received, or 0.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// Raised with [`RECEIVED`], for code that watches a flag ([`stop_flag`]).
+static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
 /// The signals that stop a run.
 pub const SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
@@ -15,8 +19,13 @@ pub const SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
 extern "C" fn on_signal(sig: libc::c_int) {
     if RECEIVED
         .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
+        .is_ok()
     {
+        // An atomic load and store: async-signal-safe.
+        if let Some(flag) = FLAG.get() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    } else {
         // The second: the default action (delivered once this returns).
         // Both calls are async-signal-safe.
         unsafe {
@@ -29,6 +38,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// Installs the handler of SIGINT and SIGTERM, leaving a signal the
 /// process was started ignoring (`nohup`, a background job) ignored.
 pub fn install() -> std::io::Result<()> {
+    FLAG.get_or_init(Arc::default);
     for sig in SIGNALS {
         let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
         // SAFETY: the handler only touches an atomic and calls
@@ -47,6 +57,12 @@ pub fn install() -> std::io::Result<()> {
 /// The first stopping signal received since [`install`], if any.
 pub fn received() -> Option<libc::c_int> {
     Some(RECEIVED.load(Ordering::SeqCst)).filter(|&s| s != 0)
+}
+
+/// A flag raised with the first stopping signal (after [`install`]), for
+/// runs that watch a flag rather than calling [`received`].
+pub fn stop_flag() -> Arc<AtomicBool> {
+    FLAG.get_or_init(Arc::default).clone()
 }
 
 /// Sends `sig` to this process (for tests of the stopping path: the

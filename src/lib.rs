@@ -35,6 +35,8 @@
 //! - [`live`]: live mode: two interfaces (pnet), a wall clock driving the
 //!   engine. The only module that reads a clock for the model's time.
 //! - [`replay`]: the pcap/pcapng reader and `eremu replay`, in virtual time.
+//! - [`outdir`]: a run's output directory, cleared of an earlier run's files.
+//! - [`interrupt`]: SIGINT and SIGTERM stopping a run cleanly.
 
 pub mod bench;
 pub mod check;
