@@ -140,6 +140,8 @@ pub fn run(
     capture: CaptureMode,
     halves: bool,
 ) -> Result<BenchResult, OutputError> {
+    // At least one run per measurement (the command line refuses 0).
+    let repeat = repeat.max(1);
     let mut counts = vec![1];
     if threads > 1 {
         counts.push(threads);

@@ -35,20 +35,25 @@
 //! - [`live`]: live mode: two interfaces (pnet), a wall clock driving the
 //!   engine. The only module that reads a clock for the model's time.
 //! - [`replay`]: the pcap/pcapng reader and `eremu replay`, in virtual time.
+//! - [`outdir`]: a run's output directory, cleared of an earlier run's files.
+//! - [`interrupt`]: SIGINT and SIGTERM stopping a run cleanly.
 
 pub mod bench;
 pub mod check;
 pub mod engine;
 pub mod ingress;
+pub mod interrupt;
 pub mod live;
 pub mod model;
 pub mod observe;
+pub mod outdir;
 pub mod replay;
 pub mod scenario;
 pub mod traffic;
 pub mod units;
 pub mod wire;
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 pub use observe::Report;
@@ -63,6 +68,8 @@ pub enum OutputError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}: is a file, not a directory")]
+    NotADirectory(PathBuf),
 }
 
 /// Threads to use by default: the machine's cores.
@@ -81,8 +88,10 @@ pub fn simulate_with(cfg: &Config, threads: usize) -> Report {
 /// (see `eremu run --halves`). The report is the same either way.
 pub fn simulate_threads(cfg: &Config, threads: usize, halves: bool) -> Report {
     let started = std::time::Instant::now();
-    let (outcome, _) = engine::run_partitioned(cfg, threads, halves, None, &mut |_, _| {});
-    Report::build(cfg, &outcome, started.elapsed().as_secs_f64())
+    let run = engine::run_partitioned(cfg, threads, halves, None, &mut |_, _| {
+        ControlFlow::Continue(())
+    });
+    Report::build(cfg, &run.outcome, started.elapsed().as_secs_f64())
 }
 
 /// [`simulate_with`] on one thread.
@@ -94,7 +103,8 @@ pub fn simulate(cfg: &Config) -> Report {
 /// `report.json`, and unless `capture` is false (or the scenario disables it)
 /// the pcapng capture and, with a VPN, the `esp_sa` file Wireshark decrypts
 /// the tunnel with. Every file appears under its final name only when
-/// complete. Outputs are byte-identical for any number of `threads`.
+/// complete; what an earlier run wrote into `dir` is removed first
+/// ([`outdir`]). Outputs are byte-identical for any number of `threads`.
 pub fn run(cfg: &Config, dir: &Path, capture: bool, threads: usize) -> Result<Report, OutputError> {
     run_with_progress(cfg, dir, capture, threads, false, &mut |_| {})
 }
@@ -122,26 +132,80 @@ pub fn run_with_progress(
     halves: bool,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, OutputError> {
-    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let started = std::time::Instant::now();
-    let cap = if capture {
-        observe::capture::CaptureWriter::start(cfg, dir, engine::processes(cfg).len())?
-    } else {
-        None
-    };
-    let (writer, sinks) = match cap {
-        Some((w, s)) => (Some(w), Some(s)),
-        None => (None, None),
-    };
-    let end = units::SimTime::ZERO + cfg.duration;
-    let (outcome, frames) =
-        engine::run_partitioned(cfg, threads, halves, sinks, &mut |now, packets| {
+    run_stoppable(cfg, dir, capture, threads, halves, &mut |p| {
+        progress(p);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`run_with_progress`], where `progress` may return `Break` to stop the
+/// run before the scenario's end (Ctrl-C): the run then ends at the end of
+/// the next window of the engine, the same virtual time for any number of
+/// threads (with halves, the first hundredth of the run that no half has
+/// passed). Its outputs are complete for the time simulated, as if the
+/// scenario ended there, and the report says it was interrupted
+/// ([`Report::interrupted`]). No temporary file is left in `dir`, whatever
+/// the outcome.
+pub fn run_stoppable(
+    cfg: &Config,
+    dir: &Path,
+    capture: bool,
+    threads: usize,
+    halves: bool,
+    progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+) -> Result<Report, OutputError> {
+    outdir::prepare(dir)?;
+    let result = (|| {
+        let started = std::time::Instant::now();
+        let cap = if capture {
+            observe::capture::CaptureWriter::start(cfg, dir, engine::processes(cfg).len())?
+        } else {
+            None
+        };
+        let (writer, sinks) = match cap {
+            Some((w, s)) => (Some(w), Some(s)),
+            None => (None, None),
+        };
+        let end = units::SimTime::ZERO + cfg.duration;
+        let run = engine::run_partitioned(cfg, threads, halves, sinks, &mut |now, packets| {
             progress(&Progress { now, end, packets })
         });
-    finish_run(cfg, dir, &outcome, writer, frames, started, None)
+        let Some(at) = run.stopped else {
+            return finish_run(cfg, dir, &run.outcome, writer, run.frames, started, None);
+        };
+        let mut cut = cfg.clone();
+        end_config_at(&mut cut, at);
+        let capture = (writer, run.frames);
+        finish_with(&cut, dir, &run.outcome, capture, started, |r| {
+            r.mark_interrupted(cfg.duration)
+        })
+    })();
+    let cleaned = outdir::remove_partials(dir);
+    let report = result?;
+    cleaned?;
+    Ok(report)
+}
+
+/// `cfg` as the scenario of a run that ended at `end` (stopped early): its
+/// duration, and its flows' stops, end there; every flow stays, in order.
+pub(crate) fn end_config_at(cfg: &mut Config, end: units::SimTime) {
+    cfg.duration = end - units::SimTime::ZERO;
+    for f in &mut cfg.flows {
+        f.stop = f.stop.min(end);
+        f.start = f.start.min(f.stop);
+    }
+}
+
+/// Marks a finished run's report as interrupted (a run of real frames
+/// stopped by a signal before its planned end, `planned`) and writes
+/// `report.json` into `dir` again.
+pub fn mark_interrupted(
+    report: &mut Report,
+    dir: &Path,
+    planned: units::SimDuration,
+) -> Result<(), OutputError> {
+    report.mark_interrupted(planned);
+    write_report(report, dir).map(|_| ())
 }
 
 /// The end of every run: closes the capture, builds the report (with
@@ -156,13 +220,28 @@ pub(crate) fn finish_run(
     started: std::time::Instant,
     ingress: Option<observe::report::IngressReport>,
 ) -> Result<Report, OutputError> {
-    let summary = match (writer, frames) {
+    finish_with(cfg, dir, outcome, (writer, frames), started, |r| {
+        r.ingress = ingress
+    })
+}
+
+/// [`finish_run`], with the capture's writer and frames per tap, and with
+/// `mark` completing the report before it is written.
+fn finish_with(
+    cfg: &Config,
+    dir: &Path,
+    outcome: &engine::Outcome,
+    capture: (Option<observe::capture::CaptureWriter>, Option<[u64; 6]>),
+    started: std::time::Instant,
+    mark: impl FnOnce(&mut Report),
+) -> Result<Report, OutputError> {
+    let summary = match capture {
         (Some(w), Some(f)) => Some(w.finish(f)?),
         _ => None,
     };
     let mut report = Report::build(cfg, outcome, started.elapsed().as_secs_f64());
     report.capture = summary;
-    report.ingress = ingress;
+    mark(&mut report);
     if report.capture.is_some() {
         if let Some(vpn) = &cfg.vpn {
             write_atomically(&dir.join("esp_sa"), observe::esp_sa::render(vpn).as_bytes())?;

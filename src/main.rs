@@ -1,5 +1,6 @@
 //! The `eremu` command line: parse flags, call the library, print.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -66,7 +67,7 @@ struct BenchArgs {
     #[arg(long)]
     duration: Option<eremu::units::SimDuration>,
     /// Runs per measurement; the fastest counts.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
     /// Also measure the run with every tap captured for its whole run
     /// (headers: snaplen 128; full: whole frames), against the same run
@@ -286,18 +287,12 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let threads = args
         .threads
         .map_or_else(eremu::default_threads, |t| t as usize);
-    let result = eremu::bench::run(
-        &cfg,
-        threads,
-        args.repeat.max(1),
-        args.capture,
-        args.halves.halves,
-    )?;
+    let result = eremu::bench::run(&cfg, threads, args.repeat, args.capture, args.halves.halves)?;
     print!("{}", result.render());
     Ok(())
 }
 
-fn run(args: RunArgs) -> anyhow::Result<()> {
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let RunArgs {
         scenario,
         out,
@@ -315,11 +310,21 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         cfg.set_seed(seed);
     }
     let out = out.unwrap_or_else(|| PathBuf::from("captures").join(&cfg.name));
+    eremu::interrupt::install().context("installing the SIGINT and SIGTERM handlers")?;
+    let hook = eremu::interrupt::test_hook();
+    let mut windows = 0u64;
     let mut bar = ProgressBar::new(!quiet);
-    let result =
-        eremu::run_with_progress(&cfg, &out, !no_capture, threads, halves.halves, &mut |p| {
-            bar.update(p)
-        });
+    let result = eremu::run_stoppable(&cfg, &out, !no_capture, threads, halves.halves, &mut |p| {
+        bar.update(p);
+        windows += 1;
+        if let Some((sig, _)) = hook.filter(|&(_, n)| n == windows) {
+            eremu::interrupt::raise(sig);
+        }
+        match eremu::interrupt::received() {
+            Some(_) => ControlFlow::Break(()),
+            None => ControlFlow::Continue(()),
+        }
+    });
     bar.finish();
     let report = result.context("writing the outputs")?;
     print_report(&cfg, &report, &out, &print);
@@ -328,6 +333,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         broken.is_empty(),
         "internal error: packet conservation fails for flows {broken:?}"
     );
+    if report.interrupted {
+        return Ok(interrupted(&report, expect));
+    }
     if expect {
         let results = check::expect::evaluate(&cfg, &check::flatten::flatten(&report))?;
         let failed = results.iter().filter(|r| !r.passed).count();
@@ -355,7 +363,25 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             eprintln!("{line}");
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr that a run was interrupted, and returns its exit status
+/// (128 + the signal's number).
+fn interrupted(report: &eremu::Report, expect: bool) -> ExitCode {
+    let sig = eremu::interrupt::received().unwrap_or(libc::SIGINT);
+    eprintln!(
+        "eremu: interrupted by {}: the outputs cover the first {} of {}{}",
+        eremu::interrupt::name(sig),
+        eremu::units::SimDuration(report.duration_ns),
+        eremu::units::SimDuration(report.scenario_duration_ns.unwrap_or(report.duration_ns)),
+        if expect {
+            "; expectations not checked"
+        } else {
+            ""
+        }
+    );
+    ExitCode::from(eremu::interrupt::exit_status(sig))
 }
 
 fn live(args: LiveArgs) -> anyhow::Result<()> {
@@ -371,6 +397,7 @@ fn live(args: LiveArgs) -> anyhow::Result<()> {
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed))
         .context("installing the Ctrl-C handler")?;
+    eremu::outdir::prepare(&out)?;
     let opts = eremu::live::LiveOptions {
         onprem: args.onprem,
         azure: args.azure,
@@ -395,6 +422,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("captures").join(format!("{}-replay", cfg.name)));
+    eremu::outdir::prepare(&out)?;
     let opts = eremu::replay::ReplayOptions {
         file: args.capture,
         speed: args.speed,
@@ -489,14 +517,30 @@ fn check_cmd(
     ExitCode::from(run.exit_code())
 }
 
+/// An error and its causes on one line, `: ` between them, leaving out a
+/// cause whose text its parent already ends with (an I/O error shown with
+/// the path it concerns is not repeated).
+fn chain_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(&part) {
+            text = format!("{text}: {part}");
+        }
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => run(RunArgs::default()),
         Some(Command::Run(args)) => run(args),
-        Some(Command::Bench(args)) => bench(args),
-        Some(Command::Live(args)) => live(args),
-        Some(Command::Replay(args)) => replay(args),
+        Some(Command::Bench(args)) => bench(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Live(args)) => live(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Replay(args)) => replay(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Baseline { scenarios, out }) => return baseline(&scenarios, &out),
         Some(Command::Check {
             scenarios,
@@ -539,14 +583,14 @@ fn main() -> ExitCode {
                     scenarios.len()
                 ))
             } else {
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             }
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain_text(&e));
             ExitCode::FAILURE
         }
     }

@@ -494,3 +494,80 @@ fn expectations_pass_and_fail_with_run_check_and_check() {
     );
     assert_eq!(run(&unknown_leaf).status.code(), Some(1));
 }
+
+/// Two files with the same scenario name: refused (exit 2) before either
+/// is run, so the baseline directory is not even created.
+#[test]
+fn two_scenarios_of_one_name_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.toml"), dir.path().join("b.toml"));
+    std::fs::write(&a, shipped("failover-secondary")).unwrap();
+    std::fs::write(&b, shipped("failover-secondary")).unwrap();
+    let base = dir.path().join("base");
+    let out = eremu()
+        .arg("baseline")
+        .args([&a, &b])
+        .arg("--out")
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out)
+        .1
+        .contains("both have the scenario name `failover-secondary`"));
+    assert!(!base.exists(), "nothing written");
+}
+
+/// Records a baseline of `failover-secondary`, edits its file with `edit`,
+/// and checks that `eremu check` refuses it as an input error (exit 2)
+/// naming the file and saying `want`.
+fn refused_after(edit: impl Fn(String) -> String, want: &str) {
+    let setup = setup();
+    let file = setup.baseline_file();
+    let json = std::fs::read_to_string(&file).unwrap();
+    let edited = edit(json.clone());
+    assert_ne!(json, edited);
+    std::fs::write(&file, edited).unwrap();
+    let out = setup.check(&setup.scenario, &[]);
+    let e = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains(&file.display().to_string()) && e.contains(want),
+        "{e}"
+    );
+}
+
+/// A key the format does not have (a typo, a hand edit) is an input error
+/// naming the file and the key, not ignored.
+#[test]
+fn a_baseline_with_an_unknown_field_is_refused() {
+    refused_after(
+        |j| j.replacen('{', "{\n  \"tolerance\": 5,", 1),
+        "unknown field `tolerance`",
+    );
+}
+
+/// A baseline of another scenario, put under this scenario's name: refused,
+/// naming the file and the `scenario` field.
+#[test]
+fn a_baseline_of_another_scenario_is_refused() {
+    refused_after(
+        |j| {
+            j.replace(
+                "\"scenario\": \"failover-secondary\"",
+                "\"scenario\": \"steady-1g\"",
+            )
+        },
+        "`scenario` is `steady-1g`, not `failover-secondary`",
+    );
+}
+
+/// A baseline larger than the cap (16 MiB) is refused before it is parsed.
+#[test]
+fn an_oversized_baseline_is_refused() {
+    let padding = " ".repeat(16 * 1024 * 1024);
+    refused_after(
+        |j| j.replacen('{', &format!("{{{padding}"), 1),
+        "larger than 16 MiB",
+    );
+}

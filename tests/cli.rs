@@ -133,3 +133,50 @@ fn live_names_a_missing_interface_and_writes_nothing() {
     let err = String::from_utf8_lossy(&same.stderr);
     assert!(err.contains("two different interfaces"), "{err}");
 }
+
+#[test]
+fn bench_refuses_zero_repeats() {
+    let out = eremu()
+        .args(["bench", "--repeat", "0", "--duration", "1ms"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("--repeat"), "{stderr}");
+}
+
+/// `--seed 7` is the same run as `seed = 7` in the file: the same report
+/// (but for the wall-clock time) and the same ESP keys in `esp_sa`.
+#[test]
+#[ignore = "needs Config::set_seed"]
+fn seed_flag_equals_seed_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/failover-to-vpn.toml"
+    ))
+    .unwrap();
+    assert!(text.contains("\nseed = 1\n"));
+    let (flag, file) = (dir.path().join("flag"), dir.path().join("file"));
+    let plain = dir.path().join("s.toml");
+    std::fs::write(&plain, &text).unwrap();
+    let seeded = dir.path().join("s7.toml");
+    std::fs::write(&seeded, text.replace("\nseed = 1\n", "\nseed = 7\n")).unwrap();
+    for (scenario, seed, out) in [(&plain, Some("7"), &flag), (&seeded, None, &file)] {
+        let mut cmd = eremu();
+        cmd.arg("run").arg(scenario).arg("-q").arg("--out").arg(out);
+        if let Some(s) = seed {
+            cmd.args(["--seed", s]);
+        }
+        assert!(cmd.output().unwrap().status.success());
+    }
+    let report = |d: &std::path::Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("report.json")).unwrap()).unwrap();
+        v["engine"].as_object_mut().unwrap().remove("wall_seconds");
+        v
+    };
+    assert_eq!(report(&flag), report(&file));
+    let esp = |d: &std::path::Path| std::fs::read_to_string(d.join("esp_sa")).unwrap();
+    assert_eq!(esp(&flag), esp(&file));
+}

@@ -14,9 +14,15 @@ use super::CheckError;
 /// Version of the file layout, `format` in the file.
 pub const FORMAT: u32 = 1;
 
+/// Largest baseline file read or written, in MiB: about 350,000 metrics,
+/// a scenario of some ten thousand flows. Reading one takes about 15 times
+/// its size in memory.
+pub const MAX_MIB: u64 = 16;
+
 /// A baseline file. Fields are declared in alphabetical order so that the
 /// file's keys are sorted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Baseline {
     /// The eremu that recorded it.
     pub eremu_version: String,
@@ -113,14 +119,19 @@ impl Baseline {
         Ok(b)
     }
 
-    /// Reads `<dir>/<scenario>.json`.
+    /// Reads `<dir>/<scenario>.json`, which must be the baseline of
+    /// `scenario` and at most [`MAX_MIB`] long.
     pub fn load(dir: &Path, scenario: &str, scenario_file: &Path) -> Result<Baseline, CheckError> {
         let path = path_for(dir, scenario);
-        let text = match std::fs::read(&path) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| CheckError::CorruptBaseline {
-                path: path.clone(),
-                message: "not UTF-8 text".into(),
-            })?,
+        let corrupt = |message: String| CheckError::CorruptBaseline {
+            path: path.clone(),
+            message,
+        };
+        let text = match read_capped(&path) {
+            Ok(Some(bytes)) => {
+                String::from_utf8(bytes).map_err(|_| corrupt("not UTF-8 text".into()))?
+            }
+            Ok(None) => return Err(corrupt(format!("larger than {MAX_MIB} MiB"))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CheckError::MissingBaseline {
                     scenario: scenario.to_string(),
@@ -131,7 +142,14 @@ impl Baseline {
             }
             Err(source) => return Err(CheckError::Io { path, source }),
         };
-        Baseline::from_json(&path, &text)
+        let b = Baseline::from_json(&path, &text)?;
+        if b.scenario != scenario {
+            return Err(corrupt(format!(
+                "`scenario` is `{}`, not `{scenario}`",
+                b.scenario
+            )));
+        }
+        Ok(b)
     }
 
     /// Writes `<dir>/<scenario>.json`, creating `dir`.
@@ -141,9 +159,28 @@ impl Baseline {
             source,
         })?;
         let path = path_for(dir, &self.scenario);
-        crate::write_atomically(&path, self.to_json().as_bytes())?;
+        let json = self.to_json();
+        if json.len() as u64 > MAX_MIB << 20 {
+            return Err(CheckError::TooLarge {
+                path,
+                metrics: self.metrics.len(),
+            });
+        }
+        crate::write_atomically(&path, json.as_bytes())?;
         Ok(path)
     }
+}
+
+/// The bytes of `path`, or `None` when it is longer than [`MAX_MIB`]:
+/// reads at most one byte more than that.
+fn read_capped(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let cap = MAX_MIB << 20;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(cap + 1)
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= cap).then_some(bytes))
 }
 
 /// Where the baseline of scenario `name` lives in `dir`.

@@ -63,6 +63,8 @@ pub enum CheckError {
         metric: String,
         hint: String,
     },
+    #[error("{}: {metrics} metrics make the baseline larger than {} MiB, the most `eremu check` reads", path.display(), baseline::MAX_MIB)]
+    TooLarge { path: PathBuf, metrics: usize },
     #[error("{} and {} both have the scenario name `{name}`, so their baselines would be the same file", first.display(), second.display())]
     DuplicateName {
         name: String,
@@ -92,21 +94,31 @@ pub struct Recorded {
 }
 
 /// Runs each scenario and writes `<out>/<scenario name>.json`. Scenarios
-/// that share a name are refused (their baselines would collide).
+/// that share a name are refused (their baselines would collide): then
+/// nothing is run or written, and the result holds the errors alone.
 pub fn record(paths: &[PathBuf], out: &Path) -> Vec<Result<Recorded, CheckError>> {
-    let mut seen: Vec<(String, PathBuf)> = Vec::new();
-    paths
-        .iter()
-        .map(|path| {
-            let (cfg, bytes) = load(path)?;
-            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == cfg.name) {
-                return Err(CheckError::DuplicateName {
-                    name: cfg.name.clone(),
-                    first: first.clone(),
-                    second: path.clone(),
-                });
-            }
-            seen.push((cfg.name.clone(), path.clone()));
+    let loaded: Vec<_> = paths.iter().map(|p| (p, load(p))).collect();
+    let mut seen: Vec<(&str, &PathBuf)> = Vec::new();
+    let mut duplicates = Vec::new();
+    for (path, l) in &loaded {
+        let Ok((cfg, _)) = l else { continue };
+        match seen.iter().find(|(n, _)| *n == cfg.name) {
+            Some((_, first)) => duplicates.push(CheckError::DuplicateName {
+                name: cfg.name.clone(),
+                first: first.to_path_buf(),
+                second: path.to_path_buf(),
+            }),
+            None => seen.push((&cfg.name, path)),
+        }
+    }
+    if !duplicates.is_empty() {
+        let failed = loaded.into_iter().filter_map(|(_, l)| l.err());
+        return failed.chain(duplicates).map(Err).collect();
+    }
+    loaded
+        .into_iter()
+        .map(|(path, l)| {
+            let (cfg, bytes) = l?;
             let report = crate::simulate(&cfg);
             let metrics = flatten::flatten(&report);
             let b = Baseline::new(&cfg.name, path, &bytes, &metrics, flatten::speed(&report));

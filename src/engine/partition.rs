@@ -17,6 +17,7 @@
 //! ([`super::split`]), as tasks on worker threads ([`super::pipeline`]), so
 //! that one direction's traffic can keep two cores busy.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 
@@ -75,29 +76,52 @@ pub fn processes(cfg: &Config) -> Vec<Option<Direction>> {
     }
 }
 
+/// What [`run_partitioned`] hands back.
+pub struct Run {
+    /// The processes' outcomes, merged.
+    pub outcome: Outcome,
+    /// When capturing, the frames seen per tap.
+    pub frames: Option<[u64; 6]>,
+    /// The virtual time the run was stopped at, when `progress` asked it to
+    /// stop before the scenario's end; the outcome's books end there.
+    pub stopped: Option<SimTime>,
+}
+
+/// The progress callback: told the virtual time every process has reached
+/// and the packets sent so far; `Break` asks the run to stop.
+pub type Progress<'a> = &'a mut dyn FnMut(SimTime, u64) -> ControlFlow<()>;
+
 /// Runs the scenario to its end on `threads` threads (at least one) and
-/// returns the merged outcome and, when capturing, the frames seen per tap.
-/// `sinks` has one capture sink per process. `progress` is called between
-/// windows with the virtual time reached and the packets sent so far; it
-/// only watches. With `halves` (and more than one thread, no capture, no
-/// control plane or TCP), each direction runs in two halves
-/// ([`super::split`]); otherwise one process per direction.
+/// returns the merged outcome. `sinks` has one capture sink per process.
+/// `progress` is called between windows; it only watches unless it
+/// returns `Break`: then the run ends at the end of the next window (so at
+/// the same virtual time for any number of threads), with books closed
+/// there as if the scenario ended then. With `halves` (and more than one
+/// thread, no capture, no control plane or TCP), each direction runs in
+/// two halves ([`super::split`]), and a stop ends the run at the first
+/// window boundary none of them has passed; otherwise one process per
+/// direction.
 pub fn run_partitioned(
     cfg: &Config,
     threads: usize,
     halves: bool,
     sinks: Option<Vec<CaptureSink>>,
-    progress: &mut dyn FnMut(SimTime, u64),
-) -> (Outcome, Option<[u64; 6]>) {
+    progress: Progress,
+) -> Run {
     let parts = processes(cfg);
-    let outcomes = match sinks {
+    let (outcomes, stopped) = match sinks {
         // Directions without a control plane or TCP: two halves each.
         None if halves && threads > 1 && parts.iter().all(Option::is_some) => {
             super::pipeline::run(cfg, &parts, threads, progress)
         }
         sinks => run_windows(cfg, &parts, threads, sinks, progress),
     };
-    merge(&parts, outcomes)
+    let (outcome, frames) = merge(&parts, outcomes);
+    Run {
+        outcome,
+        frames,
+        stopped,
+    }
 }
 
 /// Runs the processes window by window: in turn on this thread, or on one
@@ -109,8 +133,8 @@ fn run_windows(
     parts: &[Option<Direction>],
     threads: usize,
     sinks: Option<Vec<CaptureSink>>,
-    progress: &mut dyn FnMut(SimTime, u64),
-) -> Vec<Outcome> {
+    progress: Progress,
+) -> (Vec<Outcome>, Option<SimTime>) {
     let capturing = sinks.is_some();
     let mut sinks: Vec<Option<CaptureSink>> = match sinks {
         Some(s) => s.into_iter().map(Some).collect(),
@@ -145,23 +169,41 @@ fn run_windows(
         lp.end_window();
         sent.fetch_add(lp.counters.packets - before, Ordering::Relaxed);
     };
+    // The end of the last window to run, once `progress` asked to stop: the
+    // end of the window after the one it was told of. Every process reads
+    // it after the barrier that ends a window, and the caller's thread
+    // writes it only between two barriers, so all stop after the same one.
+    let stop_at = AtomicU64::new(u64::MAX);
+    let mut tell = |until: SimTime| {
+        if progress(until, sent.load(Ordering::Relaxed)).is_break() {
+            let next = (until + window).min(end);
+            stop_at.fetch_min(next.0, Ordering::Relaxed);
+        }
+    };
+    let stops = |until: SimTime| until.0 >= stop_at.load(Ordering::Relaxed);
     if threads <= 1 || lps.len() == 1 {
         for until in bounds() {
             for lp in &mut lps {
                 run_window(lp, until);
             }
-            progress(until, sent.load(Ordering::Relaxed));
+            if stops(until) {
+                break;
+            }
+            tell(until);
         }
     } else {
         let barrier = Barrier::new(lps.len());
         let (first, rest) = lps.split_at_mut(1);
         std::thread::scope(|scope| {
             for lp in rest {
-                let (barrier, run_window) = (&barrier, &run_window);
+                let (barrier, run_window, stops) = (&barrier, &run_window, &stops);
                 scope.spawn(move || {
                     for until in bounds() {
                         run_window(lp, until);
                         barrier.wait();
+                        if stops(until) {
+                            break;
+                        }
                     }
                 });
             }
@@ -170,11 +212,24 @@ fn run_windows(
             for until in bounds() {
                 run_window(&mut first[0], until);
                 barrier.wait();
-                progress(until, sent.load(Ordering::Relaxed));
+                if stops(until) {
+                    break;
+                }
+                tell(until);
             }
         });
     }
-    lps.into_iter().map(Engine::finish).collect()
+    let stopped = (stop_at.load(Ordering::Relaxed) < end.0).then(|| SimTime(stop_at.into_inner()));
+    let outcomes = lps
+        .into_iter()
+        .map(|mut lp| {
+            if let Some(t) = stopped {
+                lp.truncate_end(t);
+            }
+            lp.finish()
+        })
+        .collect();
+    (outcomes, stopped)
 }
 
 /// One outcome from the processes' outcomes (in the order of `parts`), and
@@ -244,7 +299,7 @@ mod tests {
         let whole = report(
             &cfg,
             &parts,
-            run_windows(&cfg, &parts, 1, None, &mut |_, _| {}),
+            run_windows(&cfg, &parts, 1, None, &mut |_, _| ControlFlow::Continue(())).0,
         );
         assert!(
             whole.contains("link-down"),
@@ -252,8 +307,12 @@ mod tests {
         );
         for workers in [1, 2, 4] {
             let mut reached = vec![];
-            let halves =
-                super::super::pipeline::run(&cfg, &parts, workers, &mut |t, _| reached.push(t));
+            let (halves, stopped) =
+                super::super::pipeline::run(&cfg, &parts, workers, &mut |t, _| {
+                    reached.push(t);
+                    ControlFlow::Continue(())
+                });
+            assert_eq!(stopped, None);
             assert_eq!(whole, report(&cfg, &parts, halves), "{workers} workers");
             // Progress is told once per hundredth of the run, in order.
             assert_eq!(reached.len(), 100);

@@ -97,20 +97,29 @@ impl Lp {
             Lp::Receive(r) => &r.engine,
         }
     }
+
+    fn engine_mut(&mut self) -> &mut Engine {
+        match self {
+            Lp::Send(s) => &mut s.engine,
+            Lp::Receive(r) => &mut r.engine,
+        }
+    }
 }
 
 /// Runs the directions `parts` of `cfg` (none with a control plane or TCP
 /// flows), each in two halves, on `threads` workers (at least one), and
-/// returns each direction's outcome in the order of `parts`. `progress` is
-/// called from this thread with the virtual time every receiving half has
-/// passed and the packets sent so far (at most once per hundredth of the
-/// run); it only watches.
+/// returns each direction's outcome in the order of `parts`, and the time
+/// the run was stopped at, if `progress` stopped it. `progress` is called
+/// from this thread with the virtual time every receiving half has passed
+/// and the packets sent so far (at most once per hundredth of the run); it
+/// only watches unless it returns `Break`: then every process ends at the
+/// first hundredth of the run that none has passed.
 pub fn run(
     cfg: &Config,
     parts: &[Option<Direction>],
     threads: usize,
-    progress: &mut dyn FnMut(SimTime, u64),
-) -> Vec<Outcome> {
+    progress: super::partition::Progress,
+) -> (Vec<Outcome>, Option<SimTime>) {
     // Sending halves first, then receiving halves, in the order of `parts`.
     let mut lps = Vec::new();
     let mut receivers = Vec::new();
@@ -147,13 +156,16 @@ pub fn run(
     let end = SimTime::ZERO + cfg.duration;
     let window = (cfg.duration.as_nanos() / 100).max(1);
     let mut shown = 0u64;
+    let mut stop_asked = false;
     let mut report = || {
         let slowest = pool.slowest(parts.len());
-        while shown < end.0 && (shown + window).min(end.0) <= slowest {
+        while !stop_asked && shown < end.0 && (shown + window).min(end.0) <= slowest {
             shown = (shown + window).min(end.0);
-            progress(SimTime(shown), sent.load(Ordering::Relaxed));
+            stop_asked = progress(SimTime(shown), sent.load(Ordering::Relaxed)).is_break();
         }
+        stop_asked
     };
+    let mut stopped = None;
     let workers = threads.clamp(1, lps.len());
     std::thread::scope(|scope| {
         for me in 1..workers {
@@ -162,14 +174,19 @@ pub fn run(
         }
         let mut checks = REBALANCE_AT.iter().peekable();
         pool.work(0, &mut || {
-            report();
+            if report() && stopped.is_none() {
+                stopped = Some(pool.stop(window, end));
+            }
             let slowest = pool.slowest(parts.len());
             if checks.next_if(|&&at| slowest >= end.0 / 100 * at).is_some() {
                 pool.rebalance(workers);
             }
         });
     });
-    report();
+    if stopped.is_none() {
+        report();
+    }
+    let stopped = stopped.filter(|&t| t < end);
     let mut lps = lps
         .into_iter()
         .map(|m| *m.into_inner().expect("no worker panicked"));
@@ -181,14 +198,15 @@ pub fn run(
             Lp::Receive(_) => unreachable!("sending halves come first"),
         })
         .collect();
-    senders
+    let outcomes = senders
         .into_iter()
         .zip(lps)
         .map(|(send, lp)| match lp {
             Lp::Receive(r) => split::finish(send, r.engine),
             Lp::Send(_) => unreachable!("receiving halves come last"),
         })
-        .collect()
+        .collect();
+    (outcomes, stopped)
 }
 
 struct Pool<'a> {
@@ -208,6 +226,27 @@ struct Pool<'a> {
 const REBALANCE_AT: [u64; 2] = [2, 10];
 
 impl Pool<'_> {
+    /// Ends every process at the first multiple of `window` ns (or `end`)
+    /// that none has passed, and returns that time. Each process is locked
+    /// meanwhile, so none moves on while the end is chosen.
+    fn stop(&self, window: u64, end: SimTime) -> SimTime {
+        let mut locked: Vec<_> = self
+            .lps
+            .iter()
+            .map(|lp| lp.lock().expect("no worker panicked"))
+            .collect();
+        let furthest = locked
+            .iter()
+            .map(|lp| lp.engine().now().0)
+            .max()
+            .unwrap_or(0);
+        let at = SimTime((furthest.div_ceil(window) * window).min(end.0));
+        for lp in &mut locked {
+            lp.engine_mut().truncate_end(at);
+        }
+        at
+    }
+
     /// Virtual time every receiving half (the processes from `first` on)
     /// has passed, in ns.
     fn slowest(&self, first: usize) -> u64 {

@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
+use sha2::Digest;
 
 use super::timeseries::TimeSeries;
 
@@ -27,18 +28,49 @@ pub fn time_zero() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
 }
 
-/// A flow name as a file name: anything but letters, digits, `-`, `_` and `.`
-/// becomes `_`.
+/// Longest file stem [`file_stem`] makes: a file name may have 255 bytes,
+/// and the stem is followed by `.hgrm`, `.hlog` or, while written,
+/// `.partial`.
+pub const MAX_STEM: usize = 200;
+
+/// A flow name as a file stem, distinct for distinct names and portable:
+/// lowercase ASCII letters, digits and `-` stay as they are; every other
+/// byte of the name's UTF-8 (uppercase letters too, so that names differing
+/// in case differ on case-insensitive file systems; `_` itself, `.`, `/`,
+/// spaces) becomes `_` and two uppercase hex digits (`x_y` is `x_5Fy`, `x/y`
+/// is `x_2Fy`, `.` is `_2E`). The empty name is `_`. A stem longer than
+/// [`MAX_STEM`] is cut (between escapes) and ends in `_Z` and 16 hex
+/// digits of the name's SHA-256, which no escaped name contains.
 pub fn file_stem(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    if name.is_empty() {
+        return "_".to_string();
+    }
+    let mut s = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' {
+            s.push(b as char);
+        } else {
+            let _ = write!(s, "_{b:02X}");
+        }
+    }
+    if s.len() <= MAX_STEM {
+        return s;
+    }
+    let mut cut = MAX_STEM - 18;
+    // `_` only ever starts an escape: do not split one.
+    let bytes = s.as_bytes();
+    if bytes[cut - 1] == b'_' {
+        cut -= 1;
+    } else if bytes[cut - 2] == b'_' {
+        cut -= 2;
+    }
+    s.truncate(cut);
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    s.push_str("_Z");
+    for b in &digest[..8] {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 /// `outputPercentileDistribution(out, 5, scaling_ratio)` of HdrHistogram.
@@ -119,4 +151,73 @@ pub fn interval_log(ts: &TimeSeries, flow: usize, scenario: &str) -> std::io::Re
     })?;
     drop(writer);
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_keep_their_spelling() {
+        // Every flow name of the shipped scenarios is of this kind.
+        for n in ["backup", "backup-1", "app-v6", "voice", "in-8"] {
+            assert_eq!(file_stem(n), n);
+        }
+    }
+
+    #[test]
+    fn other_bytes_are_escaped_in_hex() {
+        // `_` is 0x5F, `/` 0x2F, ` ` 0x20, `?` 0x3F, `.` 0x2E, `W` 0x57;
+        // `é` is 0xC3 0xA9 in UTF-8.
+        assert_eq!(file_stem("x_y"), "x_5Fy");
+        assert_eq!(file_stem("x/y"), "x_2Fy");
+        assert_eq!(file_stem("a b"), "a_20b");
+        assert_eq!(file_stem("a?b"), "a_3Fb");
+        assert_eq!(file_stem("é"), "_C3_A9");
+        assert_eq!(file_stem("."), "_2E");
+        assert_eq!(file_stem(".."), "_2E_2E");
+        assert_eq!(file_stem("Web"), "_57eb");
+        assert_eq!(file_stem(""), "_");
+    }
+
+    /// Decoding the short form gives the name back, so distinct names
+    /// never share a stem.
+    #[test]
+    fn short_stems_decode_to_the_name() {
+        let decode = |s: &str| {
+            let b = s.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'_' {
+                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        };
+        for n in ["x_y", "x_5Fy", "a b", "é", "_2E", "MiXeD/Case.1", "-"] {
+            assert_eq!(decode(&file_stem(n)), n);
+        }
+    }
+
+    #[test]
+    fn long_names_are_cut_and_told_apart_by_their_hash() {
+        let a = format!("{}a", "x".repeat(300));
+        let b = format!("{}b", "x".repeat(300));
+        let (sa, sb) = (file_stem(&a), file_stem(&b));
+        assert_ne!(sa, sb);
+        // 182 bytes of the name, `_Z`, 16 hex digits.
+        assert_eq!(sa.len(), MAX_STEM);
+        assert!(sa.starts_with(&"x".repeat(182)) && sa[182..].starts_with("_Z"));
+        // An escape is never split: `.` (3 bytes escaped) repeated puts an
+        // escape across byte 182; the cut goes before it.
+        let dots = file_stem(&".".repeat(100));
+        assert_eq!(&dots[..dots.len() - 18], "_2E".repeat(60));
+        // A name whose escaped form just fits stays whole.
+        assert_eq!(file_stem(&"y".repeat(MAX_STEM)), "y".repeat(MAX_STEM));
+    }
 }

@@ -33,6 +33,9 @@ pub fn render(
     if !r.description.is_empty() {
         let _ = writeln!(s, "<p>{}</p>", html_escape(&r.description));
     }
+    if let Some(line) = super::summary::interrupted(r) {
+        let _ = writeln!(s, "<p><strong>{}</strong></p>", html_escape(&line));
+    }
     let _ = writeln!(
         s,
         "<dl><dt>Seed</dt><dd>{}</dd><dt>Simulated</dt><dd>{}</dd>\

@@ -19,7 +19,17 @@ pub struct Report {
     pub scenario: String,
     pub description: String,
     pub seed: u64,
+    /// Virtual time simulated: the scenario's duration, or where an
+    /// interrupted run stopped.
     pub duration_ns: u64,
+    /// Present, and true, only when the run was stopped (Ctrl-C, SIGTERM)
+    /// before the scenario's end: everything in the report covers
+    /// `duration_ns`, as if the scenario ended there.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+    /// The scenario's duration, when the run was interrupted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario_duration_ns: Option<u64>,
     /// `links.<primary|secondary|vpn>.<in|out>`; `in` is on-premises to Azure.
     pub links: BTreeMap<String, BTreeMap<String, LinkReport>>,
     /// The ExpressRoute gateway, per direction.
@@ -296,6 +306,13 @@ fn hop(h: &HopStats, link: bool) -> HopReport {
 }
 
 impl Report {
+    /// Marks the report as that of a run stopped before the scenario's
+    /// end, `planned`.
+    pub fn mark_interrupted(&mut self, planned: crate::units::SimDuration) {
+        self.interrupted = true;
+        self.scenario_duration_ns = Some(planned.as_nanos());
+    }
+
     pub fn build(cfg: &Config, outcome: &Outcome, wall_seconds: f64) -> Report {
         let m: &Metrics = &outcome.metrics;
         let duration = cfg.duration.as_nanos();
@@ -399,6 +416,8 @@ impl Report {
             description: cfg.description.clone(),
             seed: cfg.seed,
             duration_ns: duration,
+            interrupted: false,
+            scenario_duration_ns: None,
             links,
             gateway,
             flows,

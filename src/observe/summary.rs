@@ -45,6 +45,17 @@ fn rate(bps: u64) -> String {
     }
 }
 
+/// What an interrupted run's outputs cover, for the summary and the page.
+pub fn interrupted(r: &Report) -> Option<String> {
+    r.interrupted.then(|| {
+        format!(
+            "INTERRUPTED: stopped at {} of the scenario's {}; everything here covers the time simulated",
+            SimDuration(r.duration_ns),
+            SimDuration(r.scenario_duration_ns.unwrap_or(r.duration_ns))
+        )
+    })
+}
+
 /// Renders the summary as plain text tables.
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
@@ -57,6 +68,9 @@ pub fn render(r: &Report) -> String {
     );
     if !r.description.is_empty() {
         let _ = writeln!(s, "  {}", r.description);
+    }
+    if let Some(line) = interrupted(r) {
+        let _ = writeln!(s, "  {line}");
     }
     let _ = writeln!(
         s,

@@ -210,6 +210,9 @@ pub fn render_markdown(r: &Report) -> String {
         r.seed,
         SimDuration(r.duration_ns)
     );
+    if let Some(line) = super::summary::interrupted(r) {
+        let _ = writeln!(s, "**{line}**\n");
+    }
     for t in tables(r) {
         let _ = writeln!(s, "## {}\n", t.title);
         if t.rows.is_empty() {
