@@ -31,8 +31,14 @@ use crate::wire::bfd::{Diagnostic, Repr, State};
 /// The Desired Min TX floor while the session is not Up (RFC 5880 6.8.3).
 pub const SLOW_TX: SimDuration = SimDuration::from_secs(1);
 
+/// The shortest interval the session runs: the wire carries intervals in
+/// whole microseconds, and a packet sent must schedule the next one
+/// strictly later, so shorter configured intervals run as 1 us.
+pub const MIN_INTERVAL: SimDuration = SimDuration::from_micros(1);
+
 /// Local parameters of a session. The defaults are the MSEE's (fact sheet
-/// 3.3): 300 ms both ways, multiplier 3.
+/// 3.3): 300 ms both ways, multiplier 3. The session runs intervals below
+/// [`MIN_INTERVAL`] as [`MIN_INTERVAL`] and a multiplier of 0 as 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BfdConfig {
     /// bfd.DesiredMinTxInterval once Up; whole microseconds.
@@ -99,6 +105,12 @@ fn from_us(v: u32) -> SimDuration {
 impl BfdSession {
     /// A session in state Down that sends its first packet at `now`.
     pub fn new(cfg: BfdConfig, rng: Xoshiro256PlusPlus, now: SimTime) -> Self {
+        let cfg = BfdConfig {
+            desired_min_tx: cfg.desired_min_tx.max(MIN_INTERVAL),
+            required_min_rx: cfg.required_min_rx.max(MIN_INTERVAL),
+            detect_mult: cfg.detect_mult.max(1),
+            ..cfg
+        };
         BfdSession {
             cfg,
             rng,
@@ -264,14 +276,17 @@ impl BfdSession {
             // 6.5: the answer to a Poll carries F and never P.
             return Some(self.packet(false, true));
         }
-        let due = self.next_tx.is_some_and(|t| t <= now);
-        // 6.8.7: a peer with Required Min RX 0 wants no periodic packets.
-        if !due || self.remote_min_rx == SimDuration::ZERO {
+        if self.next_tx.is_none_or(|t| t > now) {
+            return None;
+        }
+        let interval = self.jittered(self.tx_interval());
+        self.next_tx = Some(now + interval);
+        // 6.8.7: a peer with Required Min RX 0 wants no periodic packets; the
+        // timer runs on, to send again once the peer asks.
+        if self.remote_min_rx == SimDuration::ZERO {
             return None;
         }
         self.last_tx = Some(now);
-        let interval = self.jittered(self.tx_interval());
-        self.next_tx = Some(now + interval);
         Some(self.packet(self.polling, false))
     }
 

@@ -89,6 +89,9 @@ impl Pair {
             while let Some(e) = self.s[i].poll_event() {
                 self.events[i].push(e);
             }
+            // What was due is consumed, never re-armed at the same instant.
+            let next = self.s[i].next_deadline();
+            assert!(next.is_none_or(|d| d > now), "{i}: {next:?} at {now:?}");
         }
         true
     }
@@ -256,6 +259,96 @@ fn slower_peer_sets_the_rate() {
         p.s[0].detection_time(),
         Some(SimDuration::from_millis(2_250))
     );
+}
+
+/// A packet from the MSEE's session (discriminator 0x22) in `state`,
+/// advertising `interval_us` both ways.
+fn peer_packet(state: State, your: u32, interval_us: u32) -> Repr {
+    Repr {
+        diag: Diagnostic::None,
+        state,
+        poll: false,
+        final_: false,
+        control_plane_independent: false,
+        demand: false,
+        detect_mult: 3,
+        my_discriminator: 0x22,
+        your_discriminator: your,
+        desired_min_tx_us: interval_us,
+        required_min_rx_us: interval_us,
+        required_min_echo_rx_us: 0,
+    }
+}
+
+/// Zero intervals and multiplier (which validation refuses, but the session
+/// must survive): the session runs them as 1 us, the wire's unit, and a
+/// multiplier of 1. Up with a peer that asks for 1 us, it sends a packet
+/// every 1 us less 10-25 % jitter (multiplier 1), never twice at one
+/// instant, and says so in its packets.
+#[test]
+fn zero_intervals_run_as_one_microsecond() {
+    let cfg = BfdConfig {
+        desired_min_tx: SimDuration::ZERO,
+        required_min_rx: SimDuration::ZERO,
+        detect_mult: 0,
+        local_discriminator: 0x11,
+    };
+    let mut s = BfdSession::new(cfg, rng(4), SimTime::ZERO);
+    assert!(s.poll_transmit(SimTime::ZERO).is_some());
+    s.handle_packet(t_ms(1), &peer_packet(State::Init, 0x11, 1));
+    assert_eq!(s.state(), State::Up);
+    let mut now = t_ms(1);
+    let mut sent = vec![];
+    while sent.len() < 1_000 {
+        s.handle_timeout(now);
+        while let Some(p) = s.poll_transmit(now) {
+            sent.push((now, p));
+        }
+        let next = s.next_deadline().unwrap();
+        assert!(next > now, "{next:?} at {now:?}");
+        now = next;
+        // The peer keeps talking (detection time 3 x 1 us), so the session
+        // stays Up.
+        s.handle_packet(now, &peer_packet(State::Up, 0x11, 1));
+    }
+    assert_eq!(s.state(), State::Up);
+    let last = sent.last().unwrap().1;
+    assert_eq!(
+        (
+            last.desired_min_tx_us,
+            last.required_min_rx_us,
+            last.detect_mult
+        ),
+        (1, 1, 1)
+    );
+    // From the second packet after Up on, the 1 us rate.
+    for w in sent[2..].windows(2) {
+        let gap = (w[1].0 - w[0].0).as_nanos();
+        assert!((750..=900).contains(&gap), "gap {gap}");
+    }
+}
+
+/// A peer asking for no periodic packets (Required Min RX 0, RFC 5880
+/// 6.8.7): the session sends none, and its transmit timer moves on instead
+/// of staying due.
+#[test]
+fn a_peer_wanting_no_packets_gets_none_and_the_timer_moves_on() {
+    let mut s = BfdSession::new(Pair::mse()[0], rng(4), SimTime::ZERO);
+    assert!(s.poll_transmit(SimTime::ZERO).is_some());
+    let mut peer = peer_packet(State::Down, 0, 1_000_000);
+    peer.required_min_rx_us = 0;
+    s.handle_packet(t_ms(10), &peer);
+    let mut now = t_ms(10);
+    // Until detection (3 x 1 s after the packet), nothing is sent, and each
+    // deadline is strictly later than the previous one.
+    while now < t_ms(3_010) {
+        s.handle_timeout(now);
+        assert_eq!(s.poll_transmit(now), None, "at {now:?}");
+        let next = s.next_deadline().unwrap();
+        assert!(next > now, "{next:?} at {now:?}");
+        now = next;
+    }
+    assert_eq!(now, t_ms(3_010));
 }
 
 mod fuzz {

@@ -50,25 +50,35 @@ use crate::wire::bgp::{
 /// (RFC 4271 8.2.2 suggests 4 minutes).
 pub const OPEN_HOLD: SimDuration = SimDuration::from_secs(240);
 
+/// The shortest ConnectRetry, restart wait and keepalive interval the
+/// session runs: routers count BGP timers in whole seconds, and a timer
+/// that fires must be re-armed strictly later, so zero or sub-second values
+/// run as 1 s.
+pub const MIN_TIMER: SimDuration = SimDuration::from_secs(1);
+
 /// Configuration of one session. Times are whole seconds on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BgpConfig {
     pub local_as: u32,
     pub peer_as: u32,
     pub router_id: Ipv4Addr,
-    /// Hold time we propose: 0 (none) or at least 3 s. Default 180 s, the
-    /// MSEE's (fact sheet 3.1).
+    /// Hold time we propose, in whole seconds (rounded down): 0 (none) or at
+    /// least 3 s, 1 or 2 s being proposed as 3 s (RFC 4271 4.2). Default
+    /// 180 s, the MSEE's (fact sheet 3.1).
     pub hold_time: SimDuration,
-    /// Keepalive interval if lower than a third of the negotiated hold time.
+    /// Keepalive interval if lower than a third of the negotiated hold time;
+    /// at least [`MIN_TIMER`].
     pub keepalive: Option<SimDuration>,
     /// ConnectRetry time: retry interval while connecting and the wait in
     /// Idle after a failure. Default 5 s (the RFC suggests 120 s; routers
-    /// facing a directly connected peer retry much sooner).
+    /// facing a directly connected peer retry much sooner); at least
+    /// [`MIN_TIMER`].
     pub connect_retry: SimDuration,
     /// Most prefixes accepted from the peer; `None` for no limit. Default
     /// 4,000 (private peering, fact sheet 7.1; 10,000 with Premium).
     pub max_prefixes: Option<usize>,
-    /// Wait in Idle after a max-prefix teardown. Default 60 s.
+    /// Wait in Idle after a max-prefix teardown. Default 60 s; at least
+    /// [`MIN_TIMER`].
     pub max_prefix_restart: SimDuration,
     /// Wait for the peer to connect (Active) instead of connecting (Connect).
     pub passive: bool,
@@ -91,6 +101,18 @@ impl BgpConfig {
 
     fn ebgp(&self) -> bool {
         self.local_as != self.peer_as
+    }
+
+    fn connect_retry(&self) -> SimDuration {
+        self.connect_retry.max(MIN_TIMER)
+    }
+
+    /// The hold time we propose, in whole seconds: 0 or at least 3.
+    fn proposed_hold(&self) -> u16 {
+        match whole_secs(self.hold_time) {
+            1 | 2 => 3,
+            s => s,
+        }
     }
 }
 
@@ -274,7 +296,7 @@ impl BgpSession {
     pub fn start(&mut self, now: SimTime) {
         self.started = true;
         if self.state == BgpState::Idle {
-            self.retry_at = Some(now + self.cfg.connect_retry);
+            self.retry_at = Some(now + self.cfg.connect_retry());
             self.set_state(now, self.connecting_state(), Reason::Start);
         }
     }
@@ -295,7 +317,7 @@ impl BgpSession {
             BgpState::OpenSent | BgpState::OpenConfirm | BgpState::Established
         ) {
             let n = NotificationRepr::new(ec::CEASE, ec::CEASE_BFD_DOWN);
-            self.go_idle(now, Reason::BfdDown, Some(n), self.cfg.connect_retry);
+            self.go_idle(now, Reason::BfdDown, Some(n), self.cfg.connect_retry());
         }
     }
 
@@ -317,7 +339,7 @@ impl BgpSession {
         }
         self.hold_at = None;
         self.keepalive_at = None;
-        self.retry_at = self.started.then(|| now + restart_after);
+        self.retry_at = self.started.then(|| now + restart_after.max(MIN_TIMER));
         self.adj_rib_in.clear();
         self.adj_rib_out.clear();
         if self.state != BgpState::Idle {
@@ -333,7 +355,7 @@ impl BgpSession {
         self.retry_at = None;
         let open = OpenRepr::new(
             self.cfg.local_as,
-            whole_secs(self.cfg.hold_time),
+            self.cfg.proposed_hold(),
             self.cfg.router_id,
         );
         self.tx.push_back((now, Repr::Open(open)));
@@ -348,11 +370,11 @@ impl BgpSession {
                 // 8.2.2: back to listening, with ConnectRetry running.
                 self.tx.clear();
                 self.hold_at = None;
-                self.retry_at = Some(now + self.cfg.connect_retry);
+                self.retry_at = Some(now + self.cfg.connect_retry());
                 self.set_state(now, BgpState::Active, Reason::TransportDown);
             }
             BgpState::OpenConfirm | BgpState::Established => {
-                self.go_idle(now, Reason::TransportDown, None, self.cfg.connect_retry)
+                self.go_idle(now, Reason::TransportDown, None, self.cfg.connect_retry())
             }
             _ => {}
         }
@@ -361,7 +383,7 @@ impl BgpSession {
     /// Handles the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: SimTime) {
         if self.retry_at.is_some_and(|t| t <= now) {
-            self.retry_at = Some(now + self.cfg.connect_retry);
+            self.retry_at = Some(now + self.cfg.connect_retry());
             if self.state == BgpState::Idle {
                 self.set_state(now, self.connecting_state(), Reason::RestartTimerExpired);
             }
@@ -372,7 +394,7 @@ impl BgpSession {
                 now,
                 Reason::HoldTimerExpired,
                 Some(n),
-                self.cfg.connect_retry,
+                self.cfg.connect_retry(),
             );
         }
         if self.keepalive_at.is_some_and(|t| t <= now) {
@@ -478,7 +500,7 @@ impl BgpSession {
                 now,
                 Reason::NotificationReceived(n),
                 None,
-                self.cfg.connect_retry,
+                self.cfg.connect_retry(),
             ),
             (OpenSent, Repr::Open(open)) => self.handle_open(now, &open),
             (OpenConfirm, Repr::Keepalive) => {
@@ -501,7 +523,7 @@ impl BgpSession {
                 };
                 let reason = fsm_error(subcode);
                 let n = NotificationRepr::new(ec::FSM, subcode);
-                self.go_idle(now, reason, Some(n), self.cfg.connect_retry);
+                self.go_idle(now, reason, Some(n), self.cfg.connect_retry());
             }
         }
     }
@@ -535,15 +557,19 @@ impl BgpSession {
         };
         if let Some(n) = error {
             let reason = Reason::ProtocolError(n.clone());
-            self.go_idle(now, reason, Some(n), self.cfg.connect_retry);
+            self.go_idle(now, reason, Some(n), self.cfg.connect_retry());
             return;
         }
-        let secs = whole_secs(self.cfg.hold_time).min(open.hold_time) as u64;
+        let secs = self.cfg.proposed_hold().min(open.hold_time) as u64;
         self.hold = SimDuration::from_secs(secs);
         // A third of the hold time, or the configured interval if lower
-        // (whole seconds, as routers count them; 0 when there is no hold time).
+        // (whole seconds, as routers count them, so at least 1 s; 0 when
+        // there is no hold time).
         let third = SimDuration::from_secs(secs / 3);
-        self.keepalive = self.cfg.keepalive.map_or(third, |k| k.min(third));
+        self.keepalive = self
+            .cfg
+            .keepalive
+            .map_or(third, |k| k.max(MIN_TIMER).min(third));
         self.hold_at = None;
         self.restart_hold(now);
         self.tx.push_back((now, Repr::Keepalive));

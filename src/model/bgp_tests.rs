@@ -535,6 +535,109 @@ fn updates_replace_withdraw_and_reject_loops() {
     assert_eq!((out.as_path, out.local_pref), (vec![], Some(100)));
 }
 
+/// Runs what is due at `now` (timers, then transmissions) and checks that
+/// nothing is left due: a deadline at or before `now` must have been
+/// consumed, never re-armed at the same instant.
+fn settle(s: &mut BgpSession, now: SimTime) {
+    s.handle_timeout(now);
+    while s.poll_transmit(now).is_some() {}
+    while s.poll_event().is_some() {}
+    let next = s.next_deadline();
+    assert!(
+        next.is_none_or(|d| d > now),
+        "deadline {next:?} not after {now:?} in {:?}",
+        s.state()
+    );
+}
+
+/// A session brought to Established by hand at `now`, negotiating `hold` s.
+fn established_alone(ce: BgpConfig, now: SimTime, hold: u16) -> BgpSession {
+    let mut s = BgpSession::new(ce);
+    s.start(now);
+    s.handle_transport_up(now);
+    let open = OpenRepr::new(MSEE_AS, hold, Ipv4Addr::new(10, 255, 0, 1));
+    s.handle_message(now, Repr::Open(open));
+    s.handle_message(now, Repr::Keepalive);
+    assert_eq!(s.state(), BgpState::Established);
+    s
+}
+
+/// Zero and sub-second times for ConnectRetry, the restart waits and the
+/// keepalive run as [`MIN_TIMER`] (1 s, the granularity of BGP timers on
+/// routers): every retry, restart and keepalive is then exactly 1 s after
+/// the event that armed it, and no deadline repeats an instant.
+#[test]
+fn zero_and_tiny_timers_run_as_one_second() {
+    for tiny in [
+        SimDuration::ZERO,
+        SimDuration(1),
+        SimDuration::from_millis(1),
+    ] {
+        let (mut ce, _) = Pair::configs(9);
+        ce.connect_retry = tiny;
+        ce.max_prefix_restart = tiny;
+        ce.keepalive = Some(tiny);
+        // Connect with no transport: ConnectRetry fires every second.
+        let mut s = BgpSession::new(ce.clone());
+        s.start(SimTime::ZERO);
+        let mut now = SimTime::ZERO;
+        for k in 1..=10u64 {
+            settle(&mut s, now);
+            now = s.next_deadline().expect("ConnectRetry armed");
+            assert_eq!(now, at(secs(k)), "retry {k} with {tiny:?}");
+        }
+        // Established: keepalives every second (the negotiated third, 3 s,
+        // lowered to the configured interval, raised to the floor).
+        let t0 = at(secs(20));
+        let mut s = established_alone(ce.clone(), t0, 9);
+        settle(&mut s, t0);
+        assert_eq!(s.timers(), (secs(9), secs(1)));
+        assert_eq!(s.next_deadline(), Some(t0 + secs(1)));
+        // BFD down: Idle, then the restart 1 s later, then ConnectRetry.
+        s.bfd_down(t0);
+        settle(&mut s, t0);
+        assert_eq!(s.state(), BgpState::Idle);
+        assert_eq!(s.next_deadline(), Some(t0 + secs(1)));
+        settle(&mut s, t0 + secs(1));
+        assert_eq!(s.state(), BgpState::Connect);
+        assert_eq!(s.next_deadline(), Some(t0 + secs(2)));
+        // Hold expiry (no message from the peer for 9 s): the same.
+        let mut s = established_alone(ce.clone(), t0, 9);
+        settle(&mut s, t0);
+        settle(&mut s, t0 + secs(9));
+        assert_eq!(s.state(), BgpState::Idle);
+        assert_eq!(s.next_deadline(), Some(t0 + secs(10)));
+        // Transport loss in OpenSent: back to Active, ConnectRetry 1 s.
+        let mut s = BgpSession::new(ce.clone());
+        s.start(t0);
+        s.handle_transport_up(t0);
+        s.handle_transport_down(t0);
+        settle(&mut s, t0);
+        assert_eq!(s.next_deadline(), Some(t0 + secs(1)));
+    }
+}
+
+/// A proposed hold time of 1 or 2 s is not allowed on the wire (RFC 4271
+/// 4.2: zero or at least three seconds): the session proposes 3 s.
+#[test]
+fn a_hold_time_below_three_seconds_is_proposed_as_three() {
+    for (hold, sent) in [
+        (SimDuration::from_millis(1_500), 3),
+        (secs(2), 3),
+        (secs(0), 0),
+    ] {
+        let (mut ce, _) = Pair::configs(9);
+        ce.hold_time = hold;
+        let mut s = BgpSession::new(ce);
+        s.start(SimTime::ZERO);
+        s.handle_transport_up(SimTime::ZERO);
+        let Some(Repr::Open(open)) = s.poll_transmit(SimTime::ZERO) else {
+            panic!("OPEN first")
+        };
+        assert_eq!(open.hold_time, sent, "{hold:?}");
+    }
+}
+
 mod fuzz {
     use proptest::prelude::*;
 
@@ -600,6 +703,7 @@ mod fuzz {
         fn session_invariants(
             establish_first in prop::bool::ANY,
             random in prop::collection::vec(arb_input(), 0..60),
+            timer_ns in prop_oneof![Just(0u64), Just(1), Just(5_000_000_000)],
         ) {
             // Half the runs start Established, so UPDATEs meet a live session.
             let open = OpenRepr::new(MSEE_AS, 9, Ipv4Addr::new(10, 255, 0, 1));
@@ -613,6 +717,8 @@ mod fuzz {
             let inputs = prefix.into_iter().skip(skip).chain(random);
             let (mut ce, _) = Pair::configs(9);
             ce.max_prefixes = Some(5);
+            ce.connect_retry = SimDuration(timer_ns);
+            ce.keepalive = Some(SimDuration(timer_ns));
             let mut s = BgpSession::new(ce);
             let mut now = SimTime::ZERO;
             for input in inputs {
@@ -651,6 +757,14 @@ mod fuzz {
                 prop_assert_eq!(s.hold_at.is_some() && !connected, false);
                 if let Some(d) = s.next_deadline() {
                     prop_assert!(d >= now, "deadline {d:?} before {now:?} with nothing queued");
+                }
+                // Whatever is due at `now` is consumed by running it, never
+                // re-armed at the same instant.
+                s.handle_timeout(now);
+                while s.poll_transmit(now).is_some() {}
+                while s.poll_event().is_some() {}
+                if let Some(d) = s.next_deadline() {
+                    prop_assert!(d > now, "deadline {d:?} not after {now:?}");
                 }
             }
         }

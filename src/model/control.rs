@@ -503,17 +503,19 @@ impl ControlPlane {
                 }
             }
             // Send first: a session that just failed leaves its NOTIFICATION
-            // to go out before the connection closes.
-            if can_send {
-                while let Some(m) = e.bgp.poll_transmit(now) {
-                    progressed = true;
-                    if a.transport == Transport::Up {
-                        outbox.push(Msg::Bgp(m));
-                    }
+            // to go out before the connection closes. Without carrier what is
+            // sent is lost, but it is sent: a transmission that came due is
+            // consumed (its timer moves on), never left due.
+            while let Some(m) = e.bgp.poll_transmit(now) {
+                progressed = true;
+                if can_send && a.transport == Transport::Up {
+                    outbox.push(Msg::Bgp(m));
                 }
-                if let Some(b) = &mut e.bfd {
-                    while let Some(p) = b.poll_transmit(now) {
-                        progressed = true;
+            }
+            if let Some(b) = &mut e.bfd {
+                while let Some(p) = b.poll_transmit(now) {
+                    progressed = true;
+                    if can_send {
                         outbox.push(Msg::Bfd(p));
                     }
                 }
@@ -717,3 +719,7 @@ fn route(
         multipath: path != PathId::Vpn && !passive,
     }
 }
+
+#[cfg(test)]
+#[path = "control_tests.rs"]
+mod tests;

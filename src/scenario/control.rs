@@ -7,7 +7,7 @@ use toml::Spanned;
 use super::config::PathId;
 use super::validate::Ctx;
 use super::ScenarioError;
-use crate::units::SimDuration;
+use crate::units::{SimDuration, NS_PER_SEC};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,7 +15,7 @@ pub struct RawBgp {
     pub asn: Spanned<i64>,
     pub keepalive: Option<Spanned<SimDuration>>,
     pub hold_time: Option<Spanned<SimDuration>>,
-    pub connect_retry: Option<SimDuration>,
+    pub connect_retry: Option<Spanned<SimDuration>>,
     pub bfd: Option<Spanned<RawBfd>>,
     pub local_pref: Option<RawLocalPref>,
     pub as_path_prepend: Option<RawPrepend>,
@@ -24,8 +24,8 @@ pub struct RawBgp {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBfd {
-    pub interval: SimDuration,
-    pub multiplier: i64,
+    pub interval: Spanned<SimDuration>,
+    pub multiplier: Spanned<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,12 +38,9 @@ pub struct RawLocalPref {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPrepend {
-    #[serde(default)]
-    pub primary: u32,
-    #[serde(default)]
-    pub secondary: u32,
-    #[serde(default)]
-    pub vpn: u32,
+    pub primary: Option<Spanned<i64>>,
+    pub secondary: Option<Spanned<i64>>,
+    pub vpn: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,8 +93,29 @@ pub struct BgpScenario {
 /// Microsoft's ASN and the VPN gateway's (fact sheet 7.5, 4.18).
 pub const MICROSOFT_ASN: u32 = 12_076;
 pub const VPN_GATEWAY_ASN: u32 = 65_515;
-/// Expanded advertisements beyond this many are refused (memory bound).
+/// Most prefixes all `[[advertise]]` entries may give together, splits
+/// expanded. Each costs 1 to 2 KB (up to 8.5 KB with the longest AS path)
+/// across the sessions and tables, and installing routes grows with the
+/// square of their number: 100,000 keeps a run under 1 GiB (830 MB measured
+/// at worst) and within minutes (3.5 min at worst), while
+/// staying 10 times above the most an MSEE accepts (10,000 with Premium),
+/// so scenarios can show a session dropped for too many prefixes.
 pub const MAX_ADVERTISED: usize = 100_000;
+/// Most AS-path prepends per path: with the CE's own AS the path is then at
+/// most 255 ASNs, one AS_SEQUENCE segment (RFC 4271 4.3, one-octet
+/// length), about 1 KB in every UPDATE. Real routers cap lower (paths of
+/// more than a few dozen ASNs are commonly filtered).
+pub const MAX_PREPEND: u32 = 254;
+/// ConnectRetry bounds, in whole seconds: FRR's `timers connect 1-65535`
+/// (RFC 4271 suggests 120 s).
+pub const CONNECT_RETRY_SECS: (u64, u64) = (1, 65_535);
+/// Hold time bounds, in whole seconds: the MSEE's minimum, and the most the
+/// OPEN message's two-octet field carries.
+pub const HOLD_TIME_SECS: (u64, u64) = (10, 65_535);
+/// BFD transmit interval bounds: FRR's `transmit-interval 10-60000` ms.
+/// The MSEE runs 300 ms and never faster, and the slower peer wins.
+pub const BFD_INTERVAL: (SimDuration, SimDuration) =
+    (SimDuration::from_millis(10), SimDuration::from_secs(60));
 
 type R<T> = Result<T, ScenarioError>;
 
@@ -116,20 +134,13 @@ pub(super) fn bgp(
         .ok()
         .filter(|a| *a != 0 && *a != MICROSOFT_ASN && !(65_515..=65_520).contains(a))
         .ok_or_else(|| ctx.err(b.asn.span(), "a customer ASN is 1..4294967295, not 12076 (Microsoft) nor 65515..65520 (reserved by Azure)"))?;
-    let hold_time = b
-        .hold_time
-        .as_ref()
-        .map_or(SimDuration::from_secs(180), |h| *h.get_ref());
-    if let Some(h) = &b.hold_time {
-        if hold_time < SimDuration::from_secs(10)
-            || !hold_time.as_nanos().is_multiple_of(1_000_000_000)
-        {
-            return Err(ctx.err(
-                h.span(),
-                "the hold time is whole seconds, at least 10 s (the MSEE's minimum)",
-            ));
-        }
-    }
+    let hold_time = whole_secs(
+        ctx,
+        &b.hold_time,
+        180,
+        HOLD_TIME_SECS,
+        ("the hold time", " (the MSEE's minimum)"),
+    )?;
     let keepalive = b
         .keepalive
         .as_ref()
@@ -137,7 +148,7 @@ pub(super) fn bgp(
     if let Some(k) = &b.keepalive {
         if keepalive < SimDuration::from_secs(3)
             || keepalive >= hold_time
-            || !keepalive.as_nanos().is_multiple_of(1_000_000_000)
+            || !keepalive.as_nanos().is_multiple_of(NS_PER_SEC)
         {
             return Err(ctx.err(
                 k.span(),
@@ -145,34 +156,23 @@ pub(super) fn bgp(
             ));
         }
     }
-    let bfd = match &b.bfd {
-        None => None,
-        Some(f) => {
-            let f_ref = f.get_ref();
-            let mult = u8::try_from(f_ref.multiplier).ok().filter(|m| *m >= 1);
-            match mult {
-                Some(m)
-                    if f_ref.interval.as_nanos() >= 1_000
-                        && f_ref.interval.as_nanos() % 1_000 == 0 =>
-                {
-                    Some((f_ref.interval, m))
-                }
-                _ => {
-                    return Err(ctx.err(
-                        f.span(),
-                        "bfd needs interval (whole microseconds) and multiplier 1..255",
-                    ))
-                }
-            }
-        }
-    };
+    let connect_retry = whole_secs(
+        ctx,
+        &b.connect_retry,
+        5,
+        CONNECT_RETRY_SECS,
+        ("connect_retry", ""),
+    )?;
+    let bfd = b.bfd.as_ref().map(|f| bfd(ctx, f.get_ref())).transpose()?;
     let lp = b.local_pref.as_ref();
-    let prepend = b
-        .as_path_prepend
-        .as_ref()
-        .map_or([0, if active_passive { 3 } else { 0 }, 0], |p| {
-            [p.primary, p.secondary, p.vpn]
-        });
+    let prepend = match &b.as_path_prepend {
+        None => [0, if active_passive { 3 } else { 0 }, 0],
+        Some(p) => [
+            prepend_count(ctx, &p.primary)?,
+            prepend_count(ctx, &p.secondary)?,
+            prepend_count(ctx, &p.vpn)?,
+        ],
+    };
     let mut advertise = Vec::new();
     for a in adv {
         let side = match a.side.as_ref().map(|s| s.get_ref().as_str()) {
@@ -233,17 +233,27 @@ pub(super) fn bgp(
             None => vec![net],
             Some(s) => {
                 let len = *s.get_ref();
-                if len < net.prefix_len()
-                    || len > 32
-                    || (1u64 << (len - net.prefix_len())) > MAX_ADVERTISED as u64
-                {
-                    return Err(ctx.err(s.span(), format!("split must be between /{} and /32 and give at most {MAX_ADVERTISED} prefixes", net.prefix_len())));
+                if len < net.prefix_len() || len > 32 {
+                    return Err(ctx.err(
+                        s.span(),
+                        format!("split must be between /{} and /32", net.prefix_len()),
+                    ));
+                }
+                let count = 1u64 << (len - net.prefix_len());
+                if advertise.len() as u64 + count > MAX_ADVERTISED as u64 {
+                    return Err(ctx.err(s.span(), too_many(advertise.len() as u64 + count)));
                 }
                 net.subnets(len)
                     .map_err(|_| ctx.err(s.span(), "invalid split"))?
                     .collect()
             }
         };
+        if advertise.len() + nets.len() > MAX_ADVERTISED {
+            return Err(ctx.err(
+                a.prefix.span(),
+                too_many((advertise.len() + nets.len()) as u64),
+            ));
+        }
         advertise.extend(nets.into_iter().map(|prefix| Advertisement {
             prefix,
             via: via.clone(),
@@ -254,7 +264,7 @@ pub(super) fn bgp(
         asn,
         keepalive,
         hold_time,
-        connect_retry: b.connect_retry.unwrap_or(SimDuration::from_secs(5)),
+        connect_retry,
         bfd,
         local_pref_er: lp.and_then(|l| l.expressroute).unwrap_or(150),
         local_pref_vpn: lp.and_then(|l| l.vpn).unwrap_or(100),
@@ -263,3 +273,67 @@ pub(super) fn bgp(
         advertise,
     })
 }
+
+/// A time in whole seconds within `(lo, hi)`, or `default` seconds when absent.
+fn whole_secs(
+    ctx: &Ctx,
+    v: &Option<Spanned<SimDuration>>,
+    default: u64,
+    (lo, hi): (u64, u64),
+    (what, why): (&str, &str),
+) -> R<SimDuration> {
+    let Some(v) = v else {
+        return Ok(SimDuration::from_secs(default));
+    };
+    let ns = v.get_ref().as_nanos();
+    if !ns.is_multiple_of(NS_PER_SEC) || !(lo..=hi).contains(&(ns / NS_PER_SEC)) {
+        return Err(ctx.err(
+            v.span(),
+            format!("{what} is whole seconds, {lo} s{why} to {hi} s"),
+        ));
+    }
+    Ok(*v.get_ref())
+}
+
+fn too_many(n: u64) -> String {
+    format!("the [[advertise]] entries give {n} prefixes; at most {MAX_ADVERTISED} in all (each MSEE accepts 4,000, 10,000 with Premium)")
+}
+
+/// `bgp.bfd`: each sub-key checked against its own bounds, with its line.
+fn bfd(ctx: &Ctx, f: &RawBfd) -> R<(SimDuration, u8)> {
+    let interval = *f.interval.get_ref();
+    let (lo, hi) = BFD_INTERVAL;
+    if !interval.as_nanos().is_multiple_of(1_000) || interval < lo || interval > hi {
+        return Err(ctx.err(
+            f.interval.span(),
+            format!(
+                "the BFD interval is whole microseconds, {} ms to {} s",
+                lo.as_nanos() / 1_000_000,
+                hi.as_nanos() / 1_000_000_000
+            ),
+        ));
+    }
+    let mult = u8::try_from(*f.multiplier.get_ref())
+        .ok()
+        .filter(|m| *m >= 1)
+        .ok_or_else(|| ctx.err(f.multiplier.span(), "the BFD multiplier is 1..255"))?;
+    Ok((interval, mult))
+}
+
+/// One `bgp.as_path_prepend` count: 0..=[`MAX_PREPEND`].
+fn prepend_count(ctx: &Ctx, v: &Option<Spanned<i64>>) -> R<u32> {
+    let Some(v) = v else { return Ok(0) };
+    u32::try_from(*v.get_ref())
+        .ok()
+        .filter(|n| *n <= MAX_PREPEND)
+        .ok_or_else(|| {
+            ctx.err(
+                v.span(),
+                format!("at most {MAX_PREPEND} prepends: the AS path, with the CE's AS, fits one 255-ASN segment"),
+            )
+        })
+}
+
+#[cfg(test)]
+#[path = "control_tests.rs"]
+mod tests;
