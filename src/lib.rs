@@ -173,8 +173,7 @@ pub fn run_stoppable(
         let Some(at) = run.stopped else {
             return finish_run(cfg, dir, &run.outcome, writer, run.frames, started, None);
         };
-        let mut cut = cfg.clone();
-        end_config_at(&mut cut, at);
+        let cut = cfg.ended_at(at);
         let capture = (writer, run.frames);
         finish_with(&cut, dir, &run.outcome, capture, started, |r| {
             r.mark_interrupted(cfg.duration)
@@ -184,16 +183,6 @@ pub fn run_stoppable(
     let report = result?;
     cleaned?;
     Ok(report)
-}
-
-/// `cfg` as the scenario of a run that ended at `end` (stopped early): its
-/// duration, and its flows' stops, end there; every flow stays, in order.
-pub(crate) fn end_config_at(cfg: &mut Config, end: units::SimTime) {
-    cfg.duration = end - units::SimTime::ZERO;
-    for f in &mut cfg.flows {
-        f.stop = f.stop.min(end);
-        f.start = f.start.min(f.stop);
-    }
 }
 
 /// Marks a finished run's report as interrupted (a run of real frames

@@ -148,7 +148,6 @@ fn bench_refuses_zero_repeats() {
 /// `--seed 7` is the same run as `seed = 7` in the file: the same report
 /// (but for the wall-clock time) and the same ESP keys in `esp_sa`.
 #[test]
-#[ignore = "needs Config::set_seed"]
 fn seed_flag_equals_seed_in_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(concat!(
