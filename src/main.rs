@@ -401,8 +401,9 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         out: out.clone(),
         capture: !args.no_capture,
         max_flows: args.max_flows,
+        stop: Default::default(),
     };
-    let report = eremu::replay::run(&cfg, &opts)?;
+    let report = eremu::replay::run(&cfg, &opts)?.report;
     print_report(&cfg, &report, &out, &args.print);
     let broken = report.conservation_errors();
     anyhow::ensure!(

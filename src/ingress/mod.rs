@@ -25,5 +25,7 @@
 mod classify;
 mod driver;
 
+#[cfg(test)]
+pub(crate) use classify::tests as testing;
 pub use classify::{Ingress, Side, Verdict};
 pub use driver::{Driver, DriverError};

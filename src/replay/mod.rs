@@ -3,4 +3,6 @@
 mod drive;
 pub mod reader;
 
-pub use drive::{run, ReplayOptions, ReplayRunError, Speed, DRAIN};
+pub use drive::{
+    run, ReplayOptions, ReplayRunError, Replayed, Speed, DRAIN, LONGEST, MAX_FRAME_LEN,
+};
