@@ -122,8 +122,10 @@ struct ReplayArgs {
     /// Write no capture of the model's links.
     #[arg(long)]
     no_capture: bool,
-    /// Most flows (5-tuples); frames of further flows are dropped and counted.
-    #[arg(long, default_value_t = 100_000)]
+    /// Most flows (5-tuples); frames of further flows are dropped and counted
+    /// (flow-table-full). Each costs about 5 KB and a row in each output: the
+    /// default holds about 50 MB of flow state.
+    #[arg(long, default_value_t = eremu::replay::DEFAULT_MAX_FLOWS)]
     max_flows: usize,
     #[command(flatten)]
     print: PrintArgs,

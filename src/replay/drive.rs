@@ -117,6 +117,14 @@ pub const LONGEST: SimDuration = SimDuration(u64::MAX / 2);
 /// `oversize` rather than padded.
 pub const MAX_FRAME_LEN: u32 = 65_535 + 14 + 8 + 4;
 
+/// Default of `--max-flows`: the most 5-tuples a replay models; frames of
+/// further ones are dropped and counted (`flow-table-full`). Each modeled
+/// flow costs about 0.3 KB in the classifier and a few KB in the observers
+/// (counters, latency histogram, time-series row), and adds a row to each
+/// output (report, views, one latency file); at about 5 KB a flow, 10,000
+/// flows hold about 50 MB, and their outputs stay browsable.
+pub const DEFAULT_MAX_FLOWS: usize = 10_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayRunError {
     #[error(transparent)]

@@ -4,5 +4,6 @@ mod drive;
 pub mod reader;
 
 pub use drive::{
-    run, ReplayOptions, ReplayRunError, Replayed, Speed, DRAIN, LONGEST, MAX_FRAME_LEN,
+    run, ReplayOptions, ReplayRunError, Replayed, Speed, DEFAULT_MAX_FLOWS, DRAIN, LONGEST,
+    MAX_FRAME_LEN,
 };
