@@ -15,6 +15,14 @@
 //!   model sees the sizes the network carried.
 //! - Timestamps that go backwards (captures merged from several interfaces)
 //!   are replayed at the time of the frame before (`reordered`).
+//! - A record longer on the wire than any link carries ([`MAX_FRAME_LEN`])
+//!   is dropped as `oversize`; the report gives the byte offset of the first
+//!   (`ingress.first_drop_offsets`).
+//! - Speeds are exact ratios from [`Speed::MIN`] to [`Speed::MAX`]; a
+//!   capture whose span at its speed passes [`LONGEST`] is refused.
+//! - A stop (SIGINT, SIGTERM) ends the run at the virtual time reached, with
+//!   complete outputs; during the first reading of the capture, before any
+//!   output, it is an error.
 //! - The scenario's own flows run too, as background traffic.
 
 use std::path::{Path, PathBuf};
