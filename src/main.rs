@@ -123,8 +123,10 @@ struct ReplayArgs {
     /// Write no capture of the model's links.
     #[arg(long)]
     no_capture: bool,
-    /// Most flows (5-tuples); frames of further flows are dropped and counted.
-    #[arg(long, default_value_t = 100_000)]
+    /// Most flows (5-tuples); frames of further flows are dropped and counted
+    /// (flow-table-full). Each costs about 5 KB and a row in each output: the
+    /// default holds about 50 MB of flow state.
+    #[arg(long, default_value_t = eremu::replay::DEFAULT_MAX_FLOWS)]
     max_flows: usize,
     #[command(flatten)]
     print: PrintArgs,
@@ -416,7 +418,7 @@ fn live(args: LiveArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let cfg = scenario::load(&args.scenario)?;
     positive(args.duration)?;
     let out = args
@@ -430,15 +432,24 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         out: out.clone(),
         capture: !args.no_capture,
         max_flows: args.max_flows,
+        stop: eremu::interrupt::stop_flag(),
     };
-    let report = eremu::replay::run(&cfg, &opts)?;
+    eremu::interrupt::install().context("installing the SIGINT and SIGTERM handlers")?;
+    let replayed = eremu::replay::run(&cfg, &opts)?;
+    let mut report = replayed.report;
+    if replayed.stopped {
+        eremu::mark_interrupted(&mut report, &out, replayed.planned)?;
+    }
     print_report(&cfg, &report, &out, &args.print);
     let broken = report.conservation_errors();
     anyhow::ensure!(
         broken.is_empty(),
         "internal error: packet conservation fails for flows {broken:?}"
     );
-    Ok(())
+    if report.interrupted {
+        return Ok(interrupted(&report, false));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_report(
@@ -540,7 +551,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run(args),
         Some(Command::Bench(args)) => bench(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Live(args)) => live(args).map(|()| ExitCode::SUCCESS),
-        Some(Command::Replay(args)) => replay(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Replay(args)) => replay(args),
         Some(Command::Baseline { scenarios, out }) => return baseline(&scenarios, &out),
         Some(Command::Check {
             scenarios,

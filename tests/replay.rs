@@ -222,3 +222,205 @@ fn real_frames_in_captures_are_cut_to_the_snap_length() {
     }
     assert!(frames > 5000, "{frames}");
 }
+
+/// A UDP frame from on-premises 192.168.1.10:`sport` to Azure 10.1.0.4:5001
+/// with 20 bytes of payload: 62 bytes on the wire, FCS left out.
+fn udp_frame(sport: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([192, 168, 1, 10], [10, 1, 0, 4], 64)
+        .udp(sport, 5001)
+        .write(&mut f, &[0u8; 20])
+        .unwrap();
+    f
+}
+
+/// A nanosecond pcap (Ethernet) of records `(time_ns, frame, orig_len)`.
+fn pcap(records: &[(u64, Vec<u8>, u32)]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend(0xA1B2_3C4Du32.to_le_bytes());
+    f.extend(2u16.to_le_bytes());
+    f.extend(4u16.to_le_bytes());
+    f.extend([0; 8]);
+    f.extend(65_535u32.to_le_bytes());
+    f.extend(1u32.to_le_bytes());
+    for (t, frame, orig) in records {
+        let sec = u32::try_from(t / 1_000_000_000).unwrap();
+        let ns = (t % 1_000_000_000) as u32;
+        for v in [sec, ns, frame.len() as u32, *orig] {
+            f.extend(v.to_le_bytes());
+        }
+        f.extend(frame);
+    }
+    f
+}
+
+/// Address space given to an eremu run that must stay bounded: ample for
+/// a few flows over any span, far below what an unbounded allocation (a
+/// frame padded to 4 GiB, a time series of a day in 10 ms steps) takes.
+const BOUNDED_KB: u64 = 2 * 1024 * 1024;
+
+/// `eremu replay FILE SCENARIO --out OUT --quiet` with `extra`, its address
+/// space capped at [`BOUNDED_KB`]: an allocation past it fails the run.
+fn replay_bounded(file: &Path, scenario: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!("ulimit -v {BOUNDED_KB} && exec \"$0\" \"$@\""))
+        .arg(EREMU)
+        .args(["replay", file.to_str().unwrap(), scenario.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--quiet"])
+        .args(extra);
+    c.output().expect("sh runs")
+}
+
+/// Writes the bare circuit's scenario and `records` as a capture in `tmp`.
+fn crafted(tmp: &Path, records: &[(u64, Vec<u8>, u32)]) -> (PathBuf, PathBuf) {
+    let scenario = tmp.join("bare.toml");
+    std::fs::write(&scenario, format!("name = \"bare\"\n{CIRCUIT}")).unwrap();
+    let file = tmp.join("crafted.pcap");
+    std::fs::write(&file, pcap(records)).unwrap();
+    (file, scenario)
+}
+
+#[test]
+fn a_frame_longer_than_any_link_carries_is_dropped_with_its_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Three 62-byte frames; the second claims 4 GiB on the wire, more than
+    // any IP packet (65,535 bytes) in any Ethernet frame.
+    let f = udp_frame(40_000);
+    let (file, scenario) = crafted(
+        tmp.path(),
+        &[
+            (0, f.clone(), 62),
+            (1_000, f.clone(), u32::MAX),
+            (2_000, f, 62),
+        ],
+    );
+    let out = tmp.path().join("out");
+    let run = replay_bounded(&file, &scenario, &out, &["--no-capture"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let r = report(&out);
+    let frames = &r["ingress"]["frames"];
+    assert_eq!(frames["oversize"], 1, "{frames}");
+    assert_eq!(frames["modeled"], 2, "{frames}");
+    // The 24-byte file header, then one record of 16 + 62 bytes before it.
+    assert_eq!(r["ingress"]["first_drop_offsets"]["oversize"], 24 + 16 + 62);
+}
+
+#[test]
+fn speeds_out_of_range_are_refused_with_the_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = udp_frame(40_000);
+    let (file, scenario) = crafted(tmp.path(), &[(0, f.clone(), 62), (1_000, f, 62)]);
+    for speed in ["0.000001x", "1000000x"] {
+        let out = eremu(&[
+            "replay",
+            file.to_str().unwrap(),
+            scenario.to_str().unwrap(),
+            "--speed",
+            speed,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{speed}: {err}");
+        assert!(err.contains("0.001x") && err.contains("1000x"), "{err}");
+    }
+}
+
+#[test]
+fn a_span_too_long_at_the_speed_asked_is_refused_naming_file_and_span() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = udp_frame(40_000);
+    // 100 years between two frames, played 1000 times slower: 100,000
+    // years, past the 584 years a 64-bit nanosecond clock holds.
+    let century = 100 * 365 * 86_400 * 1_000_000_000u64;
+    let (file, scenario) = crafted(tmp.path(), &[(0, f.clone(), 62), (century, f, 62)]);
+    let out = tmp.path().join("out");
+    let run = replay_bounded(&file, &scenario, &out, &["--speed", "0.001x"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains(file.to_str().unwrap()), "{err}");
+    assert!(err.contains("3153600000s"), "the captured span: {err}");
+    assert!(!out.join("report.json").exists());
+}
+
+/// Replays two frames `gap_ns` apart; returns the run and its output dir.
+fn two_frames_apart(tmp: &Path, gap_ns: u64) -> (Output, PathBuf, PathBuf) {
+    let f = udp_frame(40_000);
+    let (file, scenario) = crafted(tmp, &[(0, f.clone(), 62), (gap_ns, f, 62)]);
+    let out = tmp.join("out");
+    let run = replay_bounded(&file, &scenario, &out, &["--no-capture"]);
+    (run, out, file)
+}
+
+#[test]
+fn a_day_between_two_frames_runs_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = 86_400 * 1_000_000_000u64;
+    let (run, out, _) = two_frames_apart(tmp.path(), day);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let r = report(&out);
+    // The span plus the one second of drain.
+    assert_eq!(r["duration_ns"], day + 1_000_000_000);
+    let f = r["flows"].as_object().unwrap().values().next().unwrap();
+    assert_eq!(
+        (&f["sent_packets"], &f["received_packets"]),
+        (&2.into(), &2.into())
+    );
+}
+
+#[test]
+fn a_year_between_two_frames_runs_or_is_refused_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let year = 365 * 86_400 * 1_000_000_000u64;
+    let (run, out, file) = two_frames_apart(tmp.path(), year);
+    let err = String::from_utf8_lossy(&run.stderr);
+    // Either outcome is a clean one: a complete run, or a refusal that
+    // names the capture; never an abort for memory (status 134 or a signal).
+    match run.status.code() {
+        Some(0) => {
+            let r = report(&out);
+            assert_eq!(r["duration_ns"], year + 1_000_000_000);
+        }
+        Some(1) => {
+            assert!(err.contains(file.to_str().unwrap()), "{err}");
+            assert!(!out.join("report.json").exists());
+        }
+        other => panic!("replay ended with {other:?}: {err}"),
+    }
+}
+
+#[test]
+fn a_replay_stopped_while_reading_the_capture_writes_nothing() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().unwrap();
+    let f = udp_frame(40_000);
+    let (file, scenario) = crafted(tmp.path(), &[(0, f.clone(), 62), (1_000_000, f, 62)]);
+    let cfg = eremu::scenario::load(&scenario).unwrap();
+    let out = tmp.path().join("out");
+    let opts = eremu::replay::ReplayOptions {
+        file: file.clone(),
+        speed: eremu::replay::Speed::REAL,
+        duration: None,
+        out: out.clone(),
+        capture: true,
+        max_flows: 8,
+        // Set before the run: the stop comes while the capture is read,
+        // before anything is written.
+        stop: Arc::new(AtomicBool::new(true)),
+    };
+    let err = eremu::replay::run(&cfg, &opts).unwrap_err().to_string();
+    assert!(
+        err.contains(file.to_str().unwrap()) && err.contains("stopped"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no outputs");
+}

@@ -112,6 +112,12 @@ impl Ingress {
         *self.counts.entry(what).or_default() += 1;
     }
 
+    /// Counts a frame dropped before classification (replay: a capture
+    /// record no link carries) with the frames the classifier dropped.
+    pub fn drop_frame(&mut self, cause: &'static str) {
+        self.count(cause);
+    }
+
     /// Classifies a frame that arrived at `now` from `from` (or, for
     /// replay, from whichever side its source address is on).
     pub fn classify(&mut self, now: SimTime, from: Option<Side>, frame: &[u8]) -> Verdict {
@@ -205,12 +211,11 @@ impl Ingress {
     /// The flows added, in id order, each active from its first frame to
     /// its last (so that its rates are over the time it sent), at least
     /// `min_active` long, and ending by `end`.
-    pub fn flows(&self, min_active: SimDuration, end: SimTime) -> Vec<FlowConfig> {
+    pub fn into_flows(self, min_active: SimDuration, end: SimTime) -> Vec<FlowConfig> {
         self.flows
-            .iter()
-            .zip(&self.last)
-            .map(|(f, &last)| {
-                let mut f = f.clone();
+            .into_iter()
+            .zip(self.last)
+            .map(|(mut f, last)| {
                 f.stop = last.max(f.start + min_active).min(end);
                 // Never empty: rates divide by the active time.
                 f.stop = f.stop.max(f.start + SimDuration(1));
@@ -245,12 +250,14 @@ fn flow_name(k: &FlowKey) -> String {
     )
 }
 
+/// A scenario and frames for the tests of real frames into the model.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use etherparse::PacketBuilder;
 
-    fn cfg() -> Config {
+    /// One second of a 1 Gbps circuit between 192.168/16 and 10.1/16.
+    pub(crate) fn cfg() -> Config {
         crate::scenario::parse(
             "t.toml",
             r#"
@@ -269,7 +276,8 @@ sku = "ErGw3Az"
         .unwrap()
     }
 
-    fn udp(src: [u8; 4], dst: [u8; 4], sport: u16) -> Vec<u8> {
+    /// 62 bytes of UDP from `src`:`sport` to `dst`:53.
+    pub(crate) fn udp(src: [u8; 4], dst: [u8; 4], sport: u16) -> Vec<u8> {
         let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
             .ipv4(src, dst, 64)
             .udp(sport, 53);

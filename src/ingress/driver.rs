@@ -38,6 +38,8 @@ pub struct Driver {
     writer: Option<CaptureWriter>,
     dir: PathBuf,
     counters: BTreeMap<&'static str, u64>,
+    /// Byte offset in the capture of the first frame dropped, by cause.
+    first_drops: BTreeMap<&'static str, u64>,
     last_window: SimTime,
     started: std::time::Instant,
 }
@@ -69,6 +71,7 @@ impl Driver {
             writer,
             dir: dir.to_path_buf(),
             counters: BTreeMap::new(),
+            first_drops: BTreeMap::new(),
             last_window: SimTime::ZERO,
             started: std::time::Instant::now(),
         })
@@ -146,8 +149,7 @@ impl Driver {
                 ip_len,
             } => {
                 if new {
-                    let f = self.ingress.flow(flow).clone();
-                    self.engine.add_flow(&f);
+                    self.engine.add_flow(self.ingress.flow(flow));
                 }
                 self.engine.inject(now, flow, hash, ip_len, frame);
                 None
@@ -182,6 +184,14 @@ impl Driver {
         }
     }
 
+    /// A frame the caller dropped before the model for `cause` (replay: a
+    /// record of the capture, at byte `offset`, that no link carries);
+    /// counted with the classifier's causes, the first offset kept.
+    pub fn drop_frame(&mut self, cause: &'static str, offset: u64) {
+        self.ingress.drop_frame(cause);
+        self.first_drops.entry(cause).or_insert(offset);
+    }
+
     /// Counts something the caller did (frames written, write errors, ...).
     pub fn count(&mut self, what: &'static str, n: u64) {
         self.bump(what, n);
@@ -204,9 +214,10 @@ impl Driver {
         let _ = self.delivered();
         // Rates of real flows are over their first to last frame, at least
         // a millisecond (so that one lone frame does not make a huge rate).
+        let counts = owned(&self.ingress.counts);
         let cfg = self.cfg.ended_at(end).with_external_flows(
             self.ingress
-                .flows(SimDuration(1_000_000), end.max(SimTime(1))),
+                .into_flows(SimDuration(1_000_000), end.max(SimTime(1))),
         );
         let mut engine = self.engine;
         engine.truncate_end(end);
@@ -218,8 +229,9 @@ impl Driver {
         let ingress = IngressReport {
             mode: mode.to_string(),
             source,
-            frames: owned(&self.ingress.counts),
+            frames: counts,
             counters: owned(&self.counters),
+            first_drop_offsets: owned(&self.first_drops),
             lag_ns: lag,
         };
         Ok(crate::finish_run(

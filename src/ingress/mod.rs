@@ -16,7 +16,8 @@
 //!   `not-ip` (LLDP, STP, ...), `link-scoped` (multicast, broadcast,
 //!   link-local IP), `outside-prefixes` (an address in neither side's
 //!   prefixes), `wrong-side` (a frame arriving from the side its destination
-//!   is on), `runt`, `malformed-ip`, `malformed`, `flow-table-full`.
+//!   is on), `runt`, `malformed-ip`, `malformed`, `flow-table-full`; replay
+//!   adds `oversize` (a record longer than any link carries).
 //!
 //! The classifier is a state machine without a clock: the caller passes the
 //! virtual time, and the flow table is ordered, so that the same frames give
@@ -25,5 +26,7 @@
 mod classify;
 mod driver;
 
+#[cfg(test)]
+pub(crate) use classify::tests as testing;
 pub use classify::{Ingress, Side, Verdict};
 pub use driver::{Driver, DriverError};

@@ -10,6 +10,7 @@
 //!   TCP payload appear, and pnet's default 4 KiB buffer would cut them.
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,12 @@ pub fn open(name: &str) -> Result<Port, LiveError> {
             available: available.join(", "),
         });
     };
+    open_interface(iface)
+}
+
+/// Opens the packet socket and pnet's channel on `iface`.
+fn open_interface(iface: &NetworkInterface) -> Result<Port, LiveError> {
+    let name = &iface.name;
     let fd = packet_socket(iface).map_err(|source| LiveError::Open {
         name: name.to_string(),
         source,
@@ -69,7 +76,10 @@ pub fn open(name: &str) -> Result<Port, LiveError> {
         write_buffer_size: READ_BUFFER,
         read_timeout: Some(POLL),
         promiscuous: true,
-        socket_fd: Some(fd),
+        // pnet owns it from here: it closes it on each of its own failures
+        // (bind, membership, non-blocking), and its channel closes it on
+        // drop (tested below).
+        socket_fd: Some(fd.into_raw_fd()),
         ..Default::default()
     };
     match pnet_datalink::channel(iface, config) {
@@ -91,11 +101,11 @@ pub fn open(name: &str) -> Result<Port, LiveError> {
 
 /// `socket(AF_PACKET, SOCK_RAW, ETH_P_ALL)` with the options above; pnet
 /// binds it to the interface.
-fn packet_socket(_iface: &NetworkInterface) -> io::Result<i32> {
+fn packet_socket(_iface: &NetworkInterface) -> io::Result<OwnedFd> {
     let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
     // SAFETY: plain socket(2) call; the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto) };
-    if fd < 0 {
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto) };
+    if raw < 0 {
         let e = io::Error::last_os_error();
         if e.kind() == io::ErrorKind::PermissionDenied {
             return Err(io::Error::new(
@@ -105,11 +115,14 @@ fn packet_socket(_iface: &NetworkInterface) -> io::Result<i32> {
         }
         return Err(e);
     }
+    // SAFETY: a descriptor socket(2) just returned, owned by nothing else;
+    // dropping it closes it, on every error path below.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     let set = |level, option, value: libc::c_int| -> io::Result<()> {
         // SAFETY: setsockopt(2) on our own descriptor with a c_int value.
         let r = unsafe {
             libc::setsockopt(
-                fd,
+                fd.as_raw_fd(),
                 level,
                 option,
                 (&value as *const libc::c_int).cast(),
@@ -122,16 +135,10 @@ fn packet_socket(_iface: &NetworkInterface) -> io::Result<i32> {
             Ok(())
         }
     };
-    let result = set(libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1).and_then(|()| {
-        // FORCE needs CAP_NET_ADMIN; without it the plain option caps at rmem_max.
-        set(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, SOCKET_BUFFER)
-            .or_else(|_| set(libc::SOL_SOCKET, libc::SO_RCVBUF, SOCKET_BUFFER))
-    });
-    if let Err(e) = result {
-        // SAFETY: closing the descriptor we opened.
-        unsafe { libc::close(fd) };
-        return Err(e);
-    }
+    set(libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)?;
+    // FORCE needs CAP_NET_ADMIN; without it the plain option caps at rmem_max.
+    set(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, SOCKET_BUFFER)
+        .or_else(|_| set(libc::SOL_SOCKET, libc::SO_RCVBUF, SOCKET_BUFFER))?;
     Ok(fd)
 }
 
@@ -181,5 +188,48 @@ impl Port {
                 }
             })?;
         Ok((out_tx, vec![reader, writer]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This process's descriptors that are packet sockets: the inodes in
+    /// `/proc/net/packet` (the namespace's packet sockets) that an entry of
+    /// `/proc/self/fd` links to. No other test of this binary opens one.
+    fn own_packet_sockets() -> usize {
+        let table = std::fs::read_to_string("/proc/net/packet").unwrap_or_default();
+        let inodes: Vec<String> = table
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().last())
+            .map(|i| format!("socket:[{i}]"))
+            .collect();
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()))
+            .count()
+    }
+
+    #[test]
+    fn a_channel_that_cannot_open_leaves_no_socket_open() {
+        // No interface has this index: binding to it fails (ENODEV) after
+        // the socket was made (as root; without CAP_NET_RAW the socket is
+        // refused first, and nothing can leak either).
+        let ghost = NetworkInterface {
+            name: "eremu-ghost".into(),
+            description: String::new(),
+            index: 0x7fff_fff0,
+            mac: None,
+            ips: Vec::new(),
+            flags: 0,
+        };
+        let before = own_packet_sockets();
+        for _ in 0..3 {
+            assert!(open_interface(&ghost).is_err());
+        }
+        assert_eq!(own_packet_sockets(), before);
     }
 }

@@ -67,6 +67,10 @@ pub struct IngressReport {
     /// `super-frames-segmented`, `segments-made`; live mode adds
     /// `written-onprem`, `written-azure`, `write-errors`.
     pub counters: BTreeMap<String, u64>,
+    /// Replay: for each cause of a drop found in the capture file itself
+    /// (`oversize`), the byte offset of the first record dropped for it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub first_drop_offsets: BTreeMap<String, u64>,
     /// Live mode: how late frames were written compared with the virtual
     /// time the model delivered them, ns.
     #[serde(skip_serializing_if = "Option::is_none")]

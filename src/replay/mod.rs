@@ -3,4 +3,7 @@
 mod drive;
 pub mod reader;
 
-pub use drive::{run, ReplayOptions, ReplayRunError, Speed, DRAIN};
+pub use drive::{
+    run, ReplayOptions, ReplayRunError, Replayed, Speed, DEFAULT_MAX_FLOWS, DRAIN, LONGEST,
+    MAX_FRAME_LEN,
+};

@@ -21,6 +21,7 @@ fn accepted(bgp: &str) -> BgpScenario {
     parse("good.toml", &with_bgp(bgp))
         .unwrap_or_else(|e| panic!("{e}"))
         .bgp
+        .clone()
         .unwrap()
 }
 
