@@ -220,6 +220,27 @@ mod tests {
     }
 
     #[test]
+    fn memory_follows_the_distinct_latencies_seen() {
+        let mut l = Latency::new();
+        assert_eq!(l.heap_bytes(), 0);
+        // 640 latencies 64 ns apart from 2 ms: at 2 ms (below 2^21 ns) a
+        // 4-digit slot is 2^6 = 64 ns wide, so 640 consecutive slots, the
+        // first 2,000,000 / 64 = 31,250 into bucket 6, at index
+        // (6 + 1) * 2^14 + 31,250 - 2^14 = 129,554: pages 2,024 to 2,034.
+        for i in 0..640 {
+            l.record(SimDuration(2_000_000 + 64 * i));
+        }
+        l.flush();
+        assert_eq!(slot_of(2_000_000), 129_554);
+        let pages = 2_034 - 2_024 + 1;
+        let entry = std::mem::size_of::<(u32, Box<[u64; PAGE]>)>();
+        let held = l.heap_bytes();
+        // The pages, and their list (at most twice as long as needed).
+        assert!(held >= pages * PAGE_BYTES && held <= pages * (PAGE_BYTES + 2 * entry));
+        assert_eq!(l.histogram().len(), 640);
+    }
+
+    #[test]
     fn slots_are_numbered_as_the_histogram_numbers_its_counts() {
         // Both ends of every bucket, and values between, up to 60 s: the
         // slot's lowest value is the histogram's lowest equivalent, and
