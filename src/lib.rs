@@ -256,8 +256,8 @@ fn write_views(
     create_dir(&latency_dir)?;
     for (f, name) in ts.flow_names().iter().enumerate() {
         let stem = observe::hdr::file_stem(name);
-        let hist = &metrics.flows[f].latency.hist;
-        let hgrm = observe::hdr::percentile_distribution(hist, observe::hdr::HGRM_SCALING_RATIO);
+        let hist = metrics.flows[f].latency.histogram();
+        let hgrm = observe::hdr::percentile_distribution(&hist, observe::hdr::HGRM_SCALING_RATIO);
         write_atomically(&latency_dir.join(format!("{stem}.hgrm")), hgrm.as_bytes())?;
         let path = latency_dir.join(format!("{stem}.hlog"));
         let log = observe::hdr::interval_log(ts, f, &report.scenario).map_err(|source| {
@@ -268,11 +268,11 @@ fn write_views(
         })?;
         write_atomically(&path, &log)?;
     }
-    let flow_latency: Vec<(&str, &hdrhistogram::Histogram<u64>)> = ts
+    let flow_latency: Vec<(&str, &observe::metrics::Latency)> = ts
         .flow_names()
         .iter()
         .zip(&metrics.flows)
-        .map(|(n, f)| (n.as_str(), &f.latency.hist))
+        .map(|(n, f)| (n.as_str(), &f.latency))
         .collect();
     let plots_dir = dir.join("plots");
     let plots =

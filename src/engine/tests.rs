@@ -56,7 +56,7 @@ fn a_link_emptied_by_a_failure_delivers_on_time_after_it() {
     // (none sent before the failure arrived). A packet held back by a stale
     // entry of the link would arrive with the old head, at 1.04 s.
     let ms = NS_PER_SEC / 1000;
-    assert_eq!(f.latency.hist.count_between(3 * ms, 49 * ms), 0);
+    assert_eq!(f.latency.histogram().count_between(3 * ms, 49 * ms), 0);
     assert!(f.latency.min >= ms && f.latency.max < 3 * ms);
     // 12,625 sent in 1.01 s; the 125 of the 10 ms before the failure were
     // lost on the wire.

@@ -1,7 +1,9 @@
 //! Counters and latency histograms, fed by the network's [`Tap`] calls.
 //!
 //! Memory is bounded by the number of flows, links and minutes simulated,
-//! never by the number of packets.
+//! never by the number of packets. A flow's books are a few hundred bytes
+//! of counters, plus what its latencies hold (see [`Latency`]) and its
+//! outages.
 
 pub use super::latency::Latency;
 use crate::model::{DropCause, FlowId, Packet, Place, Tap};
@@ -168,6 +170,15 @@ impl Metrics {
         self.flow_dirs.push(f.direction);
     }
 
+    /// Bytes the books hold on the heap for flow `flow` (beyond the fixed
+    /// size of its entries).
+    pub fn flow_heap_bytes(&self, flow: usize) -> usize {
+        let f = &self.flows[flow];
+        f.latency.heap_bytes()
+            + f.outages.capacity() * std::mem::size_of::<Outage>()
+            + self.flow_names[flow].capacity()
+    }
+
     /// Ends the books at `end`, before the scenario's end (a live run
     /// stopped early): per-minute counters past it go.
     pub fn truncate(&mut self, end: SimTime) {
@@ -184,12 +195,8 @@ impl Metrics {
     /// lasts until `end`.
     pub fn finish(&mut self, end: SimTime) {
         self.flush_drop_run();
-        for l in self.flows.iter_mut().map(|f| &mut f.latency) {
-            // Every flow's histogram is written out, empty or not.
-            l.materialize();
-            l.flush();
-        }
-        for l in self.links.iter_mut().map(|l| &mut l.latency) {
+        let flows = self.flows.iter_mut().map(|f| &mut f.latency);
+        for l in flows.chain(self.links.iter_mut().map(|l| &mut l.latency)) {
             l.flush();
         }
         let min = self.outage_min;
@@ -597,7 +604,7 @@ impl Tap for Metrics {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -617,6 +624,43 @@ mod tests {
                 assert_eq!(site_of(code), (place, cause));
             }
         }
+    }
+
+    /// The default scenario with a second flow, a copy of its first.
+    pub(crate) fn two_flow_config() -> Config {
+        let (text, name) = crate::scenario::DEFAULT_SCENARIO;
+        let mut cfg = crate::scenario::parse(text, name).unwrap();
+        let mut f = cfg.flows[0].clone();
+        f.name = "b".to_string();
+        cfg.flows.push(f);
+        cfg
+    }
+
+    #[test]
+    fn per_flow_books_follow_what_the_flow_did() {
+        // Flow 0 never sends; flow 1 sends 1,000 packets delivered with one
+        // latency (2 ms), so its distribution has one value.
+        let cfg = two_flow_config();
+        let mut m = Metrics::new(&cfg);
+        let ms = SimDuration(1_000_000);
+        for seq in 0..1_000u64 {
+            let sent = SimTime(seq * 10 * 1_000_000);
+            let pkt = Packet::new(1, seq, sent, 1000);
+            m.sent(sent, &pkt);
+            m.delivered(sent + ms + ms, &pkt);
+        }
+        m.finish(SimTime::ZERO + cfg.duration);
+        assert_eq!(m.flows[1].received_packets, 1_000);
+        // An idle flow holds nothing beyond its name; one that sent holds one
+        // page of counts of its latency histogram (and the page's entry in a
+        // list of at most 4), not a histogram spanning every latency to 60 s.
+        assert_eq!(m.flow_heap_bytes(0), cfg.flows[0].name.len());
+        let one_page = super::super::latency::PAGE_BYTES + 4 * 16;
+        let held = m.flow_heap_bytes(1);
+        assert!(held <= one_page + cfg.flows[1].name.len(), "{held}");
+        // The fixed part of a flow's books, for scale: counters, drops by
+        // cause, exact min, max and sum, 16 pending counts, a few lists.
+        assert!(std::mem::size_of::<FlowStats>() <= 640);
     }
 
     #[test]

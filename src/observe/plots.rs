@@ -15,7 +15,6 @@
 //! outages (the report's `outages`: while a flow lost packets and none
 //! arrived), where a failover happens.
 
-use hdrhistogram::Histogram;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -244,7 +243,7 @@ fn times(ts: &TimeSeries) -> Vec<f64> {
 pub fn render_all(
     r: &Report,
     ts: &TimeSeries,
-    flow_latency: &[(&str, &Histogram<u64>)],
+    flow_latency: &[(&str, &super::metrics::Latency)],
 ) -> Result<Vec<(String, String)>, String> {
     let m = marks(r);
     let x = times(ts);
@@ -331,7 +330,9 @@ pub fn render_all(
     // Latency CDF per flow over the whole run.
     let mut lines = Vec::new();
     let mut xmax: f64 = 0.0;
-    for (name, h) in flow_latency {
+    for (name, l) in flow_latency {
+        // Built one flow at a time: a histogram of 4 digits is large.
+        let h = l.histogram();
         let points: Vec<(f64, f64)> = if h.is_empty() {
             Vec::new()
         } else {

@@ -292,8 +292,9 @@ fn latency(l: &Latency) -> LatencyReport {
         return LatencyReport::default();
     }
     let mean = (l.sum / l.count() as u128) as u64;
+    let h = l.histogram();
     percentiles([l.count(), l.min, mean, l.max], |x| {
-        l.hist.value_at_quantile(x).clamp(l.min, l.max)
+        h.value_at_quantile(x).clamp(l.min, l.max)
     })
 }
 

@@ -6,7 +6,10 @@
 //! Every series (a link direction or a flow) has one fixed-size [`Cell`] per
 //! interval: 15 counters, 120 bytes. Validation caps intervals x series at
 //! [`crate::scenario::MAX_TIMESERIES_CELLS`] (500,000 cells, about
-//! 60 MB), coarsening the default interval or refusing an explicit one.
+//! 60 MB), coarsening the default interval or refusing an explicit one. A
+//! flow gets its cells when something first happens to one of its packets
+//! (delivered or dropped): until then its series reads as zeros, and holds
+//! nothing.
 //!
 //! Per-interval latency distributions of flows (for the percentile plot and
 //! the `.hlog` interval logs) are HdrHistograms with 2 significant digits
@@ -64,6 +67,34 @@ impl Cell {
     }
 }
 
+/// The bucket layout of the per-interval histograms (it records nothing),
+/// and the largest value it has a bucket for (a little above its `high`):
+/// one for every flow.
+struct Shape {
+    hist: Histogram<u64>,
+    top: u64,
+}
+
+fn shape() -> &'static Shape {
+    static SHAPE: std::sync::OnceLock<Shape> = std::sync::OnceLock::new();
+    SHAPE.get_or_init(|| {
+        let hist = Histogram::new_with_max(LAT_MAX_NS, LAT_DIGITS).expect("valid histogram bounds");
+        // Binary search of the last value with a bucket: `record` fails
+        // exactly above it.
+        let mut scratch = hist.clone();
+        let (mut lo, mut hi) = (hist.high(), u64::MAX);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if scratch.record(mid).is_ok() {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Shape { hist, top: lo }
+    })
+}
+
 /// A flow's per-interval latency distributions.
 ///
 /// The live interval is kept sparsely, as the counts of the histogram
@@ -73,10 +104,6 @@ impl Cell {
 /// histogram.
 #[derive(Clone)]
 struct FlowLatency {
-    /// Only its bucket layout is used: it records nothing.
-    shape: Histogram<u64>,
-    /// The largest value it has a bucket for (a little above its `high`).
-    top: u64,
     live_interval: u32,
     /// `(highest equivalent value, count)`, sorted by value.
     live: Vec<(u64, u64)>,
@@ -89,23 +116,7 @@ struct FlowLatency {
 
 impl FlowLatency {
     fn new() -> Self {
-        let shape =
-            Histogram::new_with_max(LAT_MAX_NS, LAT_DIGITS).expect("valid histogram bounds");
-        // Binary search of the last value with a bucket: `record` fails
-        // exactly above it.
-        let mut scratch = shape.clone();
-        let (mut lo, mut hi) = (shape.high(), u64::MAX);
-        while lo < hi {
-            let mid = lo + (hi - lo).div_ceil(2);
-            if scratch.record(mid).is_ok() {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
         FlowLatency {
-            top: lo,
-            shape,
             live_interval: 0,
             live: Vec::new(),
             last: (u64::MAX, 0),
@@ -136,12 +147,13 @@ impl FlowLatency {
     fn record_new(&mut self, ns: u64) {
         // As `saturating_record` would: a value without a bucket is counted
         // as `high` (latencies are at least 0, which has one).
-        let v = if ns <= self.top {
+        let shape = shape();
+        let v = if ns <= shape.top {
             ns
         } else {
-            self.shape.high()
+            shape.hist.high()
         };
-        let key = self.shape.highest_equivalent(v);
+        let key = shape.hist.highest_equivalent(v);
         let i = match self.live.binary_search_by_key(&key, |&(v, _)| v) {
             Ok(i) => {
                 self.live[i].1 += 1;
@@ -166,7 +178,10 @@ pub struct TimeSeries {
     /// link the scenario does not have. An array, so that such an index needs
     /// no check.
     links: [Vec<Cell>; 6],
+    /// Empty for a flow nothing has happened to yet.
     flows: Vec<Vec<Cell>>,
+    /// The cells of such a flow: zeros, one per interval.
+    zeros: Vec<Cell>,
     flow_names: Vec<String>,
     latency: Vec<FlowLatency>,
     /// The intervals, as bins of time.
@@ -187,7 +202,7 @@ pub struct Series<'a> {
 impl TimeSeries {
     /// Adds the series of a flow that appears during the run.
     pub fn add_flow(&mut self, name: &str) {
-        self.flows.push(vec![Cell::default(); self.intervals]);
+        self.flows.push(Vec::new());
         self.flow_names.push(name.to_string());
         self.latency.push(FlowLatency::new());
     }
@@ -208,11 +223,21 @@ impl TimeSeries {
             duration_ns,
             intervals,
             links,
-            flows: vec![vec![Cell::default(); intervals]; cfg.flows.len()],
+            flows: vec![Vec::new(); cfg.flows.len()],
+            zeros: vec![Cell::default(); intervals],
             flow_names: cfg.flows.iter().map(|f| f.name.clone()).collect(),
             latency: vec![FlowLatency::new(); cfg.flows.len()],
             bins: super::bins::Bins::new(interval_ns, intervals),
         }
+    }
+
+    /// Bytes the series hold on the heap for flow `flow`.
+    pub fn flow_heap_bytes(&self, flow: usize) -> usize {
+        let l = &self.latency[flow];
+        self.flows[flow].capacity() * std::mem::size_of::<Cell>()
+            + l.live.capacity() * std::mem::size_of::<(u64, u64)>()
+            + l.stored.capacity() * std::mem::size_of::<(u32, u64, u64)>()
+            + self.flow_names[flow].capacity()
     }
 
     pub fn interval_ns(&self) -> u64 {
@@ -252,7 +277,8 @@ impl TimeSeries {
     /// stopped early): intervals past it go.
     pub fn truncate(&mut self, end_ns: u64) {
         let intervals = (end_ns.div_ceil(self.interval_ns).max(1) as usize).min(self.intervals);
-        for series in self.links.iter_mut().chain(self.flows.iter_mut()) {
+        let all = self.links.iter_mut().chain(self.flows.iter_mut());
+        for series in all.chain([&mut self.zeros]) {
             series.truncate(intervals);
         }
         self.intervals = intervals;
@@ -316,10 +342,10 @@ impl TimeSeries {
                 }
             }
         }
-        for (name, cells) in self.flow_names.iter().zip(&self.flows) {
+        for (f, name) in self.flow_names.iter().enumerate() {
             out.push(Series {
                 name: format!("flow.{name}"),
-                cells,
+                cells: self.flow(f),
                 is_link: false,
             });
         }
@@ -335,7 +361,25 @@ impl TimeSeries {
     }
 
     pub fn flow(&self, flow: usize) -> &[Cell] {
-        &self.flows[flow]
+        match &self.flows[flow] {
+            cells if cells.is_empty() => &self.zeros,
+            cells => cells,
+        }
+    }
+
+    /// The cell of `flow` in interval `k`, made with the flow's cells if
+    /// it has none yet.
+    #[inline(always)]
+    fn flow_cell(&mut self, flow: usize, k: usize) -> &mut Cell {
+        if self.flows[flow].is_empty() {
+            self.add_cells(flow);
+        }
+        &mut self.flows[flow][k]
+    }
+
+    #[cold]
+    fn add_cells(&mut self, flow: usize) {
+        self.flows[flow].clone_from(&self.zeros);
     }
 
     /// Bits per second delivered in interval `k` of `cells`.
@@ -370,7 +414,7 @@ impl TimeSeries {
     /// that delivered packets (from the 2-digit histograms, at most the
     /// interval's exact max).
     pub fn latency_percentiles(&self, flow: usize) -> Vec<(usize, u64, u64)> {
-        let cells = &self.flows[flow];
+        let cells = self.flow(flow);
         let mut out = Vec::new();
         let _ = self.for_each_latency_histogram(flow, |k, h| -> Result<(), ()> {
             let max = cells[k].lat_max;
@@ -389,18 +433,17 @@ impl TimeSeries {
     pub fn to_csv(&self) -> String {
         use std::fmt::Write;
         let mut s = String::from("time_ns,series,metric,value\n");
-        let lat: Vec<Vec<Option<(u64, u64)>>> = (0..self.flows.len())
-            .map(|f| {
-                let mut v = vec![None; self.intervals];
-                for (k, p50, p99) in self.latency_percentiles(f) {
-                    v[k] = Some((p50, p99));
-                }
-                v
-            })
-            .collect();
         let series = self.series();
         let mut flow = 0;
+        // The flow's p50 and p99 by interval (one flow at a time).
+        let mut lat = vec![None; self.intervals];
         for sr in &series {
+            if !sr.is_link {
+                lat.fill(None);
+                for (k, p50, p99) in self.latency_percentiles(flow) {
+                    lat[k] = Some((p50, p99));
+                }
+            }
             let causes: Vec<DropCause> = DropCause::ALL
                 .into_iter()
                 .filter(|c| sr.cells.iter().any(|x| x.drops[c.index()] > 0))
@@ -428,7 +471,7 @@ impl TimeSeries {
                 } else if let Some(mean) = c.lat_sum.checked_div(c.lat_count) {
                     row("latency_mean_ns", &mean);
                     row("latency_max_ns", &c.lat_max);
-                    if let Some((p50, p99)) = lat[flow][k] {
+                    if let Some((p50, p99)) = lat[k] {
                         row("latency_p50_ns", &p50);
                         row("latency_p99_ns", &p99);
                     }
@@ -454,7 +497,7 @@ impl Tap for TimeSeries {
     #[inline]
     fn dropped(&mut self, now: SimTime, place: Place, cause: DropCause, pkt: &Packet) {
         let k = self.index(now);
-        self.flows[pkt.flow as usize][k].drops[cause.index()] += 1;
+        self.flow_cell(pkt.flow as usize, k).drops[cause.index()] += 1;
         if let Place::Link(path, dir) = place {
             self.links[slot(path, dir)][k].drops[cause.index()] += 1;
         }
@@ -470,7 +513,7 @@ impl Tap for TimeSeries {
     fn link_policed(&mut self, now: SimTime, path: PathId, dir: Direction, pkt: &Packet) {
         let k = self.index(now);
         let cause = DropCause::Policer.index();
-        self.flows[pkt.flow as usize][k].drops[cause] += 1;
+        self.flow_cell(pkt.flow as usize, k).drops[cause] += 1;
         self.links[slot(path, dir)][k].drops[cause] += 1;
     }
 
@@ -496,7 +539,7 @@ impl TimeSeries {
     #[inline(always)]
     fn delivered_in(&mut self, k: usize, now: SimTime, pkt: &Packet) {
         let ns = (now - pkt.sent).as_nanos();
-        let c = &mut self.flows[pkt.flow as usize][k];
+        let c = self.flow_cell(pkt.flow as usize, k);
         c.packets += 1;
         c.bytes += pkt.ip_len as u64;
         c.lat_count += 1;
@@ -561,6 +604,29 @@ mod tests {
         }
         sparse.flush();
         assert_eq!(sparse.stored, expected);
+    }
+
+    #[test]
+    fn a_flow_has_rows_once_it_delivers_or_drops() {
+        // Flow 0 never sends; flow 1 has 1,000 packets delivered in the first
+        // interval with one latency.
+        let cfg = crate::observe::metrics::tests::two_flow_config();
+        let mut ts = TimeSeries::new(&cfg);
+        for seq in 0..1_000u64 {
+            let pkt = Packet::new(1, seq, SimTime(seq), 1000);
+            ts.delivered(SimTime(seq + 2_000_000), &pkt);
+        }
+        ts.finish();
+        let names = |f: usize| cfg.flows[f].name.len();
+        // Nothing for the idle flow but its name; its rows read as zeros.
+        assert_eq!(ts.flow_heap_bytes(0), names(0));
+        assert_eq!(ts.flow(0), vec![Cell::default(); ts.intervals()]);
+        // The sending flow: one row per interval of the run, and one entry of
+        // latency (in lists of at most 4).
+        let rows = ts.intervals() * std::mem::size_of::<Cell>();
+        let entries = 4 * (16 + 24);
+        assert!(ts.flow_heap_bytes(1) <= rows + entries + names(1));
+        assert_eq!(ts.flow(1)[0].packets, 1_000);
     }
 
     #[test]

@@ -99,7 +99,12 @@ pub struct TcpFlowConfig {
     /// Size of each socket's send buffer and receive buffer, in bytes. The
     /// receive buffer bounds the advertised window, so a sender's throughput
     /// is at most `buffer / RTT`. Each host allocates both buffers at this
-    /// size (four per flow); memory pages are only touched as they fill.
+    /// size (four per flow), and smoltcp's ring buffers cannot grow, so they
+    /// are allocated whole; a page of a large one (which the allocator maps
+    /// fresh) takes memory once data first passes through it. A bulk client fills its send buffer as soon as it
+    /// connects, and the stream passes through the server's receive ring, so a
+    /// bulk flow uses about `2 * buffer` once that much data has moved (the
+    /// server's send buffer and the client's receive buffer stay empty).
     pub buffer: u32,
     /// When the client connects.
     pub start: SimTime,
