@@ -1,12 +1,10 @@
 //! The control plane's timers end to end: a run always reaches the end of
-//! the scenario, whatever fails when, and zero or tiny timer values (which
-//! validation refuses, but which the model must survive) behave exactly as
-//! the floors the sessions run them at.
+//! the scenario, whatever fails when; zero or tiny timer values are refused
+//! at validation, and the smallest accepted ones run.
 
 mod common;
 
 use common::text;
-use eremu::units::SimDuration;
 use eremu::{scenario, simulate, Report};
 
 const BFD: &str = "\n[bgp]\nasn = 65010\nbfd = { interval = \"300ms\", multiplier = 3 }\n";
@@ -63,33 +61,42 @@ fn a_link_down_with_bfd_runs_to_the_end() {
     }
 }
 
-/// Zero and sub-floor BGP and BFD timers give exactly the report of their
-/// floors (1 s for BGP timers, 1 us for BFD intervals, which the MSEE's
-/// 300 ms then overrides: the slower peer sets the rate): same timeline,
-/// flows, failovers and engine event count.
+/// Zero and tiny timers cannot reach the model: validation refuses them at
+/// their keys (the model's own floors for them are tested in
+/// `src/model/*_tests.rs`, with `now` passed in). The smallest values it
+/// accepts run to the end of the scenario.
 #[test]
-fn zero_and_tiny_timers_give_the_report_of_their_floors() {
-    let run = |edit: &dyn Fn(&mut scenario::control::BgpScenario)| {
-        let mut cfg = failover_with_bfd("3s");
-        edit(cfg.bgp.as_mut().unwrap());
-        let mut r = simulate(&cfg);
-        r.engine.wall_seconds = 0.0;
-        serde_json::to_string(&r).unwrap()
+fn zero_and_tiny_timers_are_refused_and_the_smallest_valid_ones_run() {
+    let with = |bgp: &str| {
+        let t = text("failover-secondary");
+        scenario::parse("timers.toml", &format!("{t}\n[bgp]\nasn = 65010\n{bgp}\n"))
     };
-    let floor = run(&|b| {
-        b.connect_retry = SimDuration::from_secs(1);
-        b.keepalive = SimDuration::from_secs(1);
-    });
-    for t in [SimDuration::ZERO, SimDuration(1)] {
-        let tiny = run(&|b| {
-            b.connect_retry = t;
-            b.keepalive = t;
-        });
-        assert!(tiny == floor, "connect_retry and keepalive {t:?}");
+    for (bgp, key) in [
+        ("connect_retry = \"0s\"", "bgp.connect_retry"),
+        ("connect_retry = \"1ns\"", "bgp.connect_retry"),
+        ("keepalive = \"0s\"", "bgp.keepalive"),
+        ("hold_time = \"1ns\"", "bgp.hold_time"),
+        (
+            "bfd = { interval = \"0s\", multiplier = 3 }",
+            "bgp.bfd.interval",
+        ),
+        (
+            "bfd = { interval = \"1ns\", multiplier = 3 }",
+            "bgp.bfd.interval",
+        ),
+        (
+            "bfd = { interval = \"300ms\", multiplier = 0 }",
+            "bgp.bfd.multiplier",
+        ),
+    ] {
+        let e = with(bgp).expect_err(bgp).to_string();
+        assert!(e.contains(key), "{bgp}: {e}");
     }
-    let bfd_300 = run(&|_| {});
-    for t in [SimDuration::ZERO, SimDuration(1)] {
-        let tiny = run(&|b| b.bfd = Some((t, 3)));
-        assert!(tiny == bfd_300, "bfd interval {t:?}");
-    }
+    let smallest = "connect_retry = \"1s\"\nkeepalive = \"3s\"\nhold_time = \"10s\"\n\
+                    bfd = { interval = \"10ms\", multiplier = 1 }";
+    let r = simulate(&with(smallest).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(r.duration_ns, 10 * S);
+    assert!(r.conservation_errors().is_empty());
+    // The failure at 3 s is carrier loss: detected at once, whatever BFD runs.
+    assert_eq!(r.failovers[0].detect_ns, Some(0));
 }

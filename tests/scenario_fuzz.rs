@@ -9,23 +9,71 @@
 use proptest::prelude::*;
 
 const SCENARIOS: &[(&str, &str)] = &[
-    ("failover-to-vpn", include_str!("../scenarios/failover-to-vpn.toml")),
-    ("oversubscribed", include_str!("../scenarios/oversubscribed.toml")),
-    ("tcp-over-vpn", include_str!("../scenarios/tcp-over-vpn.toml")),
-    ("silent-failure-bfd", include_str!("../scenarios/silent-failure-bfd.toml")),
-    ("ipv6-dual-stack", include_str!("../scenarios/ipv6-dual-stack.toml")),
-    ("route-limit-exceeded", include_str!("../scenarios/route-limit-exceeded.toml")),
-    ("active-active", include_str!("../scenarios/active-active.toml")),
+    (
+        "failover-to-vpn",
+        include_str!("../scenarios/failover-to-vpn.toml"),
+    ),
+    (
+        "oversubscribed",
+        include_str!("../scenarios/oversubscribed.toml"),
+    ),
+    (
+        "tcp-over-vpn",
+        include_str!("../scenarios/tcp-over-vpn.toml"),
+    ),
+    (
+        "silent-failure-bfd",
+        include_str!("../scenarios/silent-failure-bfd.toml"),
+    ),
+    (
+        "ipv6-dual-stack",
+        include_str!("../scenarios/ipv6-dual-stack.toml"),
+    ),
+    (
+        "route-limit-exceeded",
+        include_str!("../scenarios/route-limit-exceeded.toml"),
+    ),
+    (
+        "active-active",
+        include_str!("../scenarios/active-active.toml"),
+    ),
 ];
 
 /// Values that have broken eremu, or would: zeros, the smallest and largest
 /// quantities, wrong types, addresses no host can have.
 const AWKWARD: &[&str] = &[
-    "0", "1", "-1", "4294967295", "18446744073709551615", "1e308", "\"\"", "\"0s\"", "\"1ns\"",
-    "\"9999999999s\"", "\"604800s\"", "\"0bps\"", "\"1bps\"", "\"18000000Tbps\"", "\"1000Gbps\"",
-    "\"0B\"", "\"1073741823B\"", "\"0%\"", "\"100%\"", "\"0.0.0.0\"", "\"255.255.255.255\"",
-    "\"224.0.0.1\"", "\"::\"", "\"ff02::1\"", "\"0.0.0.0/0\"", "\"::/0\"", "[]", "{}", "true",
-    "\"x/y\"", "\".\"", "\"\\u00e9\"",
+    "0",
+    "1",
+    "-1",
+    "4294967295",
+    "18446744073709551615",
+    "1e308",
+    "\"\"",
+    "\"0s\"",
+    "\"1ns\"",
+    "\"9999999999s\"",
+    "\"604800s\"",
+    "\"0bps\"",
+    "\"1bps\"",
+    "\"18000000Tbps\"",
+    "\"1000Gbps\"",
+    "\"0B\"",
+    "\"1073741823B\"",
+    "\"0%\"",
+    "\"100%\"",
+    "\"0.0.0.0\"",
+    "\"255.255.255.255\"",
+    "\"224.0.0.1\"",
+    "\"::\"",
+    "\"ff02::1\"",
+    "\"0.0.0.0/0\"",
+    "\"::/0\"",
+    "[]",
+    "{}",
+    "true",
+    "\"x/y\"",
+    "\".\"",
+    "\"\\u00e9\"",
 ];
 
 /// The byte ranges of every value written after `key = ` in `text`.
@@ -51,9 +99,7 @@ fn check(text: &str) {
     let Ok(mut cfg) = eremu::scenario::parse("fuzz.toml", text) else {
         return;
     };
-    let short = cfg
-        .duration
-        .min(eremu::units::SimDuration::from_millis(3));
+    let short = cfg.duration.min(eremu::units::SimDuration::from_millis(3));
     cfg.set_duration(short)
         .expect("a shorter duration of a valid scenario is valid");
     let dir = tempfile::tempdir().unwrap();

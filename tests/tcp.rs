@@ -159,9 +159,11 @@ fn jitter_on_the_tunnel_does_not_collapse_tcp() {
     );
     let file = include_str!("../scenarios/tcp-over-vpn.toml");
     assert!(file.contains("jitter = \"2ms\""));
-    let without =
-        eremu::scenario::parse("x.toml", &file.replace("jitter = \"2ms\"", "jitter = \"0s\""))
-            .unwrap();
+    let without = eremu::scenario::parse(
+        "x.toml",
+        &file.replace("jitter = \"2ms\"", "jitter = \"0s\""),
+    )
+    .unwrap();
     assert_eq!(without.vpn.as_ref().unwrap().jitter, SimDuration::ZERO);
     let goodput = |cfg| {
         simulate(&cfg).flows["backup"]

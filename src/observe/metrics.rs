@@ -628,11 +628,16 @@ pub(crate) mod tests {
 
     /// The default scenario with a second flow, a copy of its first.
     pub(crate) fn two_flow_config() -> Config {
-        let (text, name) = crate::scenario::DEFAULT_SCENARIO;
-        let mut cfg = crate::scenario::parse(text, name).unwrap();
-        let mut f = cfg.flows[0].clone();
-        f.name = "b".to_string();
-        cfg.flows.push(f);
+        let (name, text) = crate::scenario::DEFAULT_SCENARIO;
+        let first = text
+            .find("[[flows]]")
+            .expect("the default scenario has flows");
+        let len = text[first + 1..]
+            .find("\n[")
+            .map_or(text.len() - first, |n| n + 2);
+        let copy = text[first..first + len].replacen("name = \"", "name = \"b", 1);
+        let cfg = crate::scenario::parse(name, &format!("{text}\n{copy}")).unwrap();
+        assert_eq!(cfg.flows.last().unwrap().name.chars().next(), Some('b'));
         cfg
     }
 
