@@ -676,7 +676,6 @@ fn bfd_frame(a: &Adjacency, to: usize, p: &bfd::Repr) -> Vec<u8> {
 fn withdraw_v4(rib: &mut Rib, path: PathId) -> usize {
     let v4: Vec<IpNet> = rib
         .routes()
-        .iter()
         .filter(|r| r.path == path && r.prefix.addr().is_ipv4())
         .map(|r| r.prefix)
         .collect();

@@ -95,9 +95,8 @@ pub const MICROSOFT_ASN: u32 = 12_076;
 pub const VPN_GATEWAY_ASN: u32 = 65_515;
 /// Most prefixes all `[[advertise]]` entries may give together, splits
 /// expanded. Each costs 1 to 2 KB (up to 8.5 KB with the longest AS path)
-/// across the sessions and tables, and installing routes grows with the
-/// square of their number: 100,000 keeps a run under 1 GiB (830 MB measured
-/// at worst) and within minutes (3.5 min at worst), while
+/// across the sessions and tables: 100,000 keeps a run under 1 GiB (830 MB
+/// measured at worst; 100,000 Azure prefixes install in 0.4 s), while
 /// staying 10 times above the most an MSEE accepts (10,000 with Premium),
 /// so scenarios can show a session dropped for too many prefixes.
 pub const MAX_ADVERTISED: usize = 100_000;
