@@ -17,7 +17,11 @@
 //!
 //! - [`units`]: typed integer quantities (`SimTime`, `SimDuration`, `BitRate`,
 //!   `ByteSize`, `Ratio`) and their exact parsing.
-//! - [`scenario`]: the TOML format and the validated [`scenario::Config`].
+//! - [`scenario`]: the TOML format and the validated [`scenario::Config`],
+//!   which cannot be changed into an invalid state (read through `Deref`;
+//!   duration and seed overrides re-derive what depends on them), and the
+//!   limits that keep every accepted scenario within bounded memory
+//!   ([`scenario::limits`]).
 //! - [`wire`]: frame formats and sizes; no simulation.
 //! - [`model`]: pure state machines (link, policer, gateways, routing, the
 //!   network that wires them); every call takes `now`, nothing reads a clock.

@@ -283,6 +283,33 @@ mod tests {
         crate::scenario::parse("busy.toml", &text).unwrap()
     }
 
+    /// A capture window holds at most `PACKETS_PER_WINDOW` offered packets
+    /// (what bounds its buffers), and never more than a millisecond.
+    #[test]
+    fn capture_windows_shrink_with_the_offered_packet_rate() {
+        let with_rate = |rate: &str, size: u32| {
+            let text = include_str!("../../scenarios/oversubscribed.toml")
+                .replacen("rate = \"1.5Gbps\"", &format!("rate = \"{rate}\""), 1)
+                .replacen("size = 1400", &format!("size = {size}"), 1);
+            capture_window(&crate::scenario::parse("x.toml", &text).unwrap())
+        };
+        // 1.5 Gbps of 1400-byte packets and 80 kbps of 200-byte ones:
+        // 133,928 + 50 packets/s, 134 per millisecond: the whole millisecond.
+        assert_eq!(with_rate("1.5Gbps", 1400), CAPTURE_WINDOW);
+        // 100 Gbps of 64-byte packets: 195,312,500 + 50 packets/s, 195,312
+        // per millisecond; 65,536 of them take 1 ms x 65,536 / 195,312.
+        assert_eq!(
+            with_rate("100Gbps", 64),
+            SimDuration(1_000_000 * 65_536 / 195_312)
+        );
+        // The fastest flow allowed (1 Tbps) of 48-byte packets:
+        // 2,604,166,666 + 50 packets/s, 2,604,166 per millisecond.
+        assert_eq!(
+            with_rate("1000Gbps", 48),
+            SimDuration(1_000_000 * 65_536 / 2_604_166)
+        );
+    }
+
     fn report(cfg: &Config, parts: &[Option<Direction>], outcomes: Vec<Outcome>) -> String {
         Report::build(cfg, &merge(parts, outcomes).0, 0.0).to_json(true)
     }

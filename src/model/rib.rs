@@ -223,7 +223,10 @@ mod tests {
         routes.iter().for_each(|r| rib.announce(r.clone()));
         rib.withdraw("10.1.2.0/24".parse().unwrap(), PathId::Primary);
         assert_eq!(rib.routes().count(), 5);
-        assert_eq!(rib.lookup("10.1.2.3".parse().unwrap()).pick(0), Some(PathId::Secondary));
+        assert_eq!(
+            rib.lookup("10.1.2.3".parse().unwrap()).pick(0),
+            Some(PathId::Secondary)
+        );
     }
 
     #[test]
