@@ -35,8 +35,8 @@ w('interval', base.replace('duration = "10s"', 'duration = "10ms"') + '[report]\
 w('prepend', base + '[bgp]\nasn = 65010\nas_path_prepend = { primary = 4294967295 }\n')
 w('connect0', base + '[bgp]\nasn = 65010\nconnect_retry = "0s"\n')
 w('connect1ns', base + '[bgp]\nasn = 65010\nconnect_retry = "1ns"\n')
-adv = ''.join(f'[[advertise]]\nprefix = "{i}.0.0.0/8"\nvia = ["primary", "secondary"]\nsplit = 25\n' for i in range(11, 51))
-w('advertise', base.replace('prefixes = ["192.168.0.0/16"]', 'prefixes = ["192.168.0.0/16", "0.0.0.0/1"]') + '[bgp]\nasn = 65010\n' + adv)
+adv = ''.join(f'[[advertise]]\nside = "onprem"\nprefix = "{i}.0.0.0/8"\nvia = ["primary", "secondary"]\nsplit = 25\n' for i in range(128, 168))
+w('advertise', base.replace('prefixes = ["192.168.0.0/16"]', 'prefixes = ["192.168.0.0/16", "128.0.0.0/1"]') + '[bgp]\nasn = 65010\n' + adv)
 tcp = open('scenarios/tcp-over-vpn.toml').read()
 w('tcpbuf', tcp.replace('buffer = "8MiB"', 'buffer = "1073741823B"'))
 w('tcp64', tcp.replace('buffer = "8MiB"', 'buffer = "4MiB"').replace('duration = "6s"', 'duration = "2s"').replace('[[events]]', ''.join(
@@ -45,7 +45,7 @@ w('tcp64', tcp.replace('buffer = "8MiB"', 'buffer = "4MiB"').replace('duration =
 # with the longest AS paths, over both links and the tunnel.
 vpn = open('scenarios/failover-to-vpn.toml').read()
 vpn = vpn[:vpn.index('[[events]]')]
-w('maxprefix', vpn.replace('duration = "10s"', 'duration = "2s"') + '[bgp]\nasn = 65010\nas_path_prepend = { primary = 254, secondary = 254, vpn = 254 }\n' + ''.join(
+w('maxprefix', vpn + '[bgp]\nasn = 65010\nas_path_prepend = { primary = 254, secondary = 254, vpn = 254 }\n' + ''.join(
   f'[[advertise]]\nside = "onprem"\nprefix = "192.168.0.0/16"\nvia = ["primary", "secondary", "vpn"]\nsplit = {n}\n' for n in (32, 31, 26, 25, 23, 21)))
 PY
 row "5,000 UDP flows, 50 ms" $B run $T/flows5000.toml --no-capture --out $T/o -q
@@ -58,7 +58,7 @@ row 'report.interval = "1us", --duration 10s' $B bench $T/interval.toml --durati
 row 'as_path_prepend = 4294967295' $B run $T/prepend.toml --no-capture --out $T/o -q
 row 'connect_retry = "0s"' $B run $T/connect0.toml --no-capture --out $T/o -q
 row 'connect_retry = "1ns"' $B run $T/connect1ns.toml --no-capture --out $T/o -q
-row '100,000 prefixes (the limit), 254 prepends, 2 s' $B run $T/maxprefix.toml --no-capture --out $T/o -q
+row '100,000 prefixes (the limit), 254 prepends, 10 s' $B run $T/maxprefix.toml --no-capture --out $T/o -q
 row '40 x [[advertise]] of 131,072 prefixes' $B run $T/advertise.toml --no-capture --out $T/o -q
 row 'TCP buffer = "1073741823B"' $B run $T/tcpbuf.toml --no-capture --out $T/o -q
 row '64 TCP flows x 4 MiB (the total limit), 2 s' $B run $T/tcp64.toml --no-capture --out $T/o -q
