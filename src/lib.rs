@@ -175,7 +175,14 @@ pub fn run_stoppable(
             progress(&Progress { now, end, packets })
         });
         let Some(at) = run.stopped else {
-            return finish_run(cfg, dir, &run.outcome, writer, run.frames, started, None);
+            return finish_with(
+                cfg,
+                dir,
+                &run.outcome,
+                (writer, run.frames),
+                started,
+                |_| {},
+            );
         };
         let cut = cfg.ended_at(at);
         let capture = (writer, run.frames);
@@ -189,38 +196,11 @@ pub fn run_stoppable(
     Ok(report)
 }
 
-/// Marks a finished run's report as interrupted (a run of real frames
-/// stopped by a signal before its planned end, `planned`) and writes
-/// `report.json` into `dir` again.
-pub fn mark_interrupted(
-    report: &mut Report,
-    dir: &Path,
-    planned: units::SimDuration,
-) -> Result<(), OutputError> {
-    report.mark_interrupted(planned);
-    write_report(report, dir).map(|_| ())
-}
-
-/// The end of every run: closes the capture, builds the report (with
-/// `ingress` for runs of real frames), and writes `report.json`, `esp_sa`
-/// and the views into `dir`.
-pub(crate) fn finish_run(
-    cfg: &Config,
-    dir: &Path,
-    outcome: &engine::Outcome,
-    writer: Option<observe::capture::CaptureWriter>,
-    frames: Option<[u64; 6]>,
-    started: std::time::Instant,
-    ingress: Option<observe::report::IngressReport>,
-) -> Result<Report, OutputError> {
-    finish_with(cfg, dir, outcome, (writer, frames), started, |r| {
-        r.ingress = ingress
-    })
-}
-
-/// [`finish_run`], with the capture's writer and frames per tap, and with
-/// `mark` completing the report before it is written.
-fn finish_with(
+/// The end of every run: closes the capture (its writer and frames per
+/// tap), builds the report, lets `mark` complete it (real frames' ingress
+/// books, an interruption), and writes `report.json`, `esp_sa` and the
+/// views into `dir`.
+pub(crate) fn finish_with(
     cfg: &Config,
     dir: &Path,
     outcome: &engine::Outcome,

@@ -435,11 +435,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         stop: eremu::interrupt::stop_flag(),
     };
     eremu::interrupt::install().context("installing the SIGINT and SIGTERM handlers")?;
-    let replayed = eremu::replay::run(&cfg, &opts)?;
-    let mut report = replayed.report;
-    if replayed.stopped {
-        eremu::mark_interrupted(&mut report, &out, replayed.planned)?;
-    }
+    let report = eremu::replay::run(&cfg, &opts)?.report;
     print_report(&cfg, &report, &out, &args.print);
     let broken = report.conservation_errors();
     anyhow::ensure!(

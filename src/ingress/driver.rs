@@ -42,6 +42,8 @@ pub struct Driver {
     first_drops: BTreeMap<&'static str, u64>,
     last_window: SimTime,
     started: std::time::Instant,
+    /// Set when the run was stopped (a signal) before its planned length.
+    interrupted: Option<SimDuration>,
 }
 
 impl Driver {
@@ -74,6 +76,7 @@ impl Driver {
             first_drops: BTreeMap::new(),
             last_window: SimTime::ZERO,
             started: std::time::Instant::now(),
+            interrupted: None,
         })
     }
 
@@ -197,6 +200,12 @@ impl Driver {
         self.bump(what, n);
     }
 
+    /// Marks the run as stopped by a signal before its planned length
+    /// `planned`: the report [`finish`](Driver::finish) writes says so.
+    pub fn interrupted(&mut self, planned: SimDuration) {
+        self.interrupted = Some(planned);
+    }
+
     /// Runs the model to `end` (the scenario's end unless earlier), then
     /// writes the report, capture and views. `mode` and `source` describe
     /// the run; `lag` is live mode's lateness histogram.
@@ -234,14 +243,19 @@ impl Driver {
             first_drop_offsets: owned(&self.first_drops),
             lag_ns: lag,
         };
-        Ok(crate::finish_run(
+        let interrupted = self.interrupted;
+        Ok(crate::finish_with(
             &cfg,
             &self.dir,
             &outcome,
-            self.writer,
-            sink_frames,
+            (self.writer, sink_frames),
             self.started,
-            Some(ingress),
+            |r| {
+                r.ingress = Some(ingress);
+                if let Some(planned) = interrupted {
+                    r.mark_interrupted(planned);
+                }
+            },
         )?)
     }
 }

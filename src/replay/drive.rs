@@ -186,9 +186,6 @@ pub struct Replayed {
     /// True when [`ReplayOptions::stop`] ended the run before the capture's
     /// end: the report covers the virtual time up to the stop.
     pub stopped: bool,
-    /// The run's planned length: the capture's span at its speed and the
-    /// drain, or `--duration`.
-    pub planned: SimDuration,
 }
 
 /// The first and last timestamps of a capture, and its frame count; reading
@@ -247,13 +244,12 @@ pub fn run(cfg: &Config, opts: &ReplayOptions) -> Result<Replayed, ReplayRunErro
         true => driver.now(),
         false => driver.end(),
     };
+    if stopped {
+        driver.interrupted(length);
+    }
     let source = format!("{} at {}", opts.file.display(), opts.speed);
     let report = driver.finish(end, "replay", source, None)?;
-    Ok(Replayed {
-        report,
-        stopped,
-        planned: length,
-    })
+    Ok(Replayed { report, stopped })
 }
 
 /// Hands `frames`, captured from `first` on, to `driver` at their times
@@ -370,9 +366,15 @@ mod tests {
         assert!(feed(&mut d, frames, 0, Speed::REAL, &stop).unwrap());
         assert_eq!(d.now(), SimTime(2_000_000));
         let now = d.now();
+        d.interrupted(SimDuration::from_secs(1));
         let r = d.finish(now, "replay", "t".into(), None).unwrap();
-        // Three frames, 2 ms of the 1 s scenario, outputs complete.
+        // Three frames, 2 ms of the 1 s scenario, outputs complete, and
+        // every view (the HTML too) says the run was interrupted.
         assert_eq!(r.duration_ns, 2_000_000);
+        assert!(r.interrupted);
+        assert_eq!(r.scenario_duration_ns, Some(1_000_000_000));
+        let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+        assert!(html.contains("INTERRUPTED"));
         let ingress = r.ingress.as_ref().unwrap();
         assert_eq!(ingress.frames["modeled"], 3);
         assert!(r.conservation_errors().is_empty());
